@@ -1,0 +1,292 @@
+"""The HIST loss as a pytorch-metric-learning loss, and its hypergraph neural network."""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import torch
+import torch.nn.functional as F
+from pytorch_metric_learning.losses import BaseMetricLossFunction
+from pytorch_metric_learning.utils import common_functions as c_f
+from torch import nn
+
+from . import functional as HF
+
+__all__ = ["HISTLoss", "HISTTerms", "HypergraphNN"]
+
+
+class HISTTerms(NamedTuple):
+    """Everything one HIST evaluation computes (returned by :meth:`HISTLoss.compute_terms`).
+
+    Attributes:
+        loss: () total ``distribution_loss + lambda_s * hgnn_loss``.
+        distribution_loss: () ``L_D``, mean over samples.
+        hgnn_loss: () ``L_CE``, mean over samples (before the ``lambda_s`` weight).
+        distances: (N, C) squared Mahalanobis distances to every class distribution.
+        incidence: (N, E) soft incidence matrix H.
+        hyperedge_classes: (E,) class of each hyperedge, ascending.
+        propagation: (N, N) propagation matrix G.
+        logits: (N, C) HGNN output O.
+    """
+
+    loss: torch.Tensor
+    distribution_loss: torch.Tensor
+    hgnn_loss: torch.Tensor
+    distances: torch.Tensor
+    incidence: torch.Tensor
+    hyperedge_classes: torch.Tensor
+    propagation: torch.Tensor
+    logits: torch.Tensor
+
+
+class HypergraphNN(nn.Module):
+    """Hypergraph neural network of HIST: ``layers`` hypergraph convolutions over G.
+
+    Each hidden layer is ``LeakyReLU_0.1(BatchNorm1d(G (X W^T + b)))``; the last one is
+    ``G (X W^T + b)`` with ``num_classes`` outputs (the logits). Modules are named ``theta1``,
+    ``bn1``, ``theta2``, ... so that the default two-layer network has exactly the reference's
+    state_dict keys.
+
+    The BatchNorm layers always normalise with *batch* statistics, as the reference does (it
+    never puts them in eval mode): a hypergraph is built per batch, so there is no population to
+    estimate. Running statistics are updated only while the module is in training mode, so
+    evaluating the loss under ``.eval()`` leaves the state untouched.
+    """
+
+    def __init__(self, in_features: int, num_classes: int, hidden: int = 512, layers: int = 2):
+        super().__init__()
+        if layers < 1:
+            raise ValueError(f"hgnn_layers must be >= 1, got {layers}")
+        self.layers = layers
+        widths = [in_features] + [hidden] * (layers - 1) + [num_classes]
+        for index in range(1, layers + 1):
+            self.add_module(f"theta{index}", nn.Linear(widths[index - 1], widths[index]))
+            if index < layers:
+                self.add_module(f"bn{index}", nn.BatchNorm1d(widths[index]))
+
+    def forward(self, features: torch.Tensor, propagation: torch.Tensor) -> torch.Tensor:
+        """Args: features (N, in_features), propagation (N, N). Returns logits (N, num_classes)."""
+        x = features
+        for index in range(1, self.layers + 1):
+            theta = getattr(self, f"theta{index}")
+            x = HF.propagate(propagation, x, theta.weight, theta.bias)
+            if index < self.layers:
+                x = F.leaky_relu(self._batch_norm(getattr(self, f"bn{index}"), x), 0.1)
+        return x
+
+    def _batch_norm(self, bn: nn.BatchNorm1d, x: torch.Tensor) -> torch.Tensor:
+        if self.training:
+            return bn(x)  # batch statistics, running statistics updated
+        return F.batch_norm(x, None, None, bn.weight, bn.bias, training=True, eps=bn.eps)
+
+
+class HISTLoss(BaseMetricLossFunction):
+    """Hypergraph-Induced Semantic Tuplet loss (Lim et al., CVPR 2022).
+
+    ``loss(embeddings, labels)`` returns ``L_D + lambda_s * L_CE`` (specification section 1):
+    ``L_D`` pulls each sample into its learnable class distribution; ``L_CE`` trains a hypergraph
+    neural network, whose hyperedges are the batch's classes, to classify each sample from its
+    semantic tuplets. Like pytorch-metric-learning's ``ProxyAnchorLoss``, it is a drop-in
+    metric loss::
+
+        loss_func = HISTLoss(num_classes=100, embedding_size=512, tau=32, alpha=1.1)
+        loss = loss_func(embeddings, labels)
+
+    **This loss has trainable parameters** (the class means and log-variances, and the HGNN),
+    so it must be passed to an optimiser too, e.g. ``torch.optim.Adam(
+    loss_func.parameter_groups(lr_ds=1e-1, lr_hgnn=6e-4))`` next to the model's parameters.
+
+    Args:
+        num_classes: C, the number of training classes; labels must lie in ``[0, C)``.
+        embedding_size: D, the width of the (un-normalised) embeddings.
+        tau: temperature of the distribution loss.
+        alpha: scale of soft hyperedge membership ``exp(-alpha * d)``.
+        lambda_s: weight of the HGNN (semantic tuplet) loss.
+        hgnn_hidden: width of the HGNN's hidden layers.
+        hgnn_layers: number of hypergraph convolutions (2 is the paper's default).
+        **kwargs: pytorch-metric-learning options (``reducer``, ``embedding_regularizer``,
+            ``collect_stats``...). The default reducer averages the per-sample losses.
+
+    Parameters and buffers move to the embeddings' device and dtype on each call (float32 for
+    half-precision inputs); distances and softmaxes run in float32 under autocast. Each batch
+    needs at least two samples (the HGNN's BatchNorm uses batch statistics).
+    ``indices_tuple`` (miners) and ``ref_emb`` are not supported.
+    """
+
+    def __init__(
+        self,
+        num_classes: int,
+        embedding_size: int,
+        tau: float = 32.0,
+        alpha: float = 0.9,
+        lambda_s: float = 1.0,
+        hgnn_hidden: int = 512,
+        hgnn_layers: int = 2,
+        **kwargs,
+    ):
+        if "distance" in kwargs:
+            raise ValueError("HISTLoss uses its own Mahalanobis distance; 'distance' is not accepted")
+        _check_positive_int(num_classes=num_classes, embedding_size=embedding_size,
+                            hgnn_hidden=hgnn_hidden, hgnn_layers=hgnn_layers)
+        if not tau > 0:
+            raise ValueError(f"tau must be > 0, got {tau}")
+        if not alpha >= 0:
+            raise ValueError(f"alpha must be >= 0, got {alpha}")
+        if not lambda_s >= 0:
+            raise ValueError(f"lambda_s must be >= 0, got {lambda_s}")
+        super().__init__(**kwargs)
+        self.num_classes = num_classes
+        self.embedding_size = embedding_size
+        self.tau = float(tau)
+        self.alpha = float(alpha)
+        self.lambda_s = float(lambda_s)
+        self.means = nn.Parameter(torch.empty(num_classes, embedding_size))
+        self.log_vars = nn.Parameter(torch.empty(num_classes, embedding_size))
+        self.hgnn = HypergraphNN(embedding_size, num_classes, hgnn_hidden, hgnn_layers)
+        self.reset_class_distributions()
+        self.add_to_recordable_attributes(
+            list_of_names=["num_classes", "embedding_size", "tau", "alpha", "lambda_s"],
+            is_stat=False,
+        )
+
+    def reset_class_distributions(self) -> None:
+        """Initialise ``means`` and ``log_vars`` with ``kaiming_normal_(mode="fan_out")``: N(0, 2/C)."""
+        nn.init.kaiming_normal_(self.means, mode="fan_out")
+        nn.init.kaiming_normal_(self.log_vars, mode="fan_out")
+
+    def parameter_groups(self, lr_ds: float, lr_hgnn: float) -> list[dict]:
+        """Optimiser parameter groups of the loss: class distributions and HGNN.
+
+        Args:
+            lr_ds: learning rate of ``means`` and ``log_vars``.
+            lr_hgnn: learning rate of the HGNN (the recipe uses ``lr * hgnn_lr_factor``).
+        Returns:
+            Two dicts for ``torch.optim`` (``params``, ``lr``, ``name``); add the model's groups.
+        """
+        return [
+            {"params": [self.means, self.log_vars], "lr": lr_ds, "name": "class_distributions"},
+            {"params": list(self.hgnn.parameters()), "lr": lr_hgnn, "name": "hgnn"},
+        ]
+
+    # -- pytorch-metric-learning interface -------------------------------------------------
+
+    def forward(self, embeddings, labels=None, indices_tuple=None, ref_emb=None, ref_labels=None):
+        """Total loss, a scalar. Args: embeddings (N, D) float, labels (N,) int in [0, C)."""
+        # PML sums the sub-losses in the embeddings' dtype: keep that sum out of half precision.
+        if torch.is_tensor(embeddings) and embeddings.dtype in (torch.float16, torch.bfloat16):
+            embeddings = embeddings.float()
+        return super().forward(embeddings, labels, indices_tuple, ref_emb, ref_labels)
+
+    def compute_loss(self, embeddings, labels, indices_tuple, ref_emb, ref_labels):
+        c_f.labels_required(labels)
+        c_f.ref_not_supported(embeddings, labels, ref_emb, ref_labels)
+        c_f.indices_tuple_not_supported(indices_tuple)
+        terms = self._evaluate(embeddings, labels)
+        indices = c_f.torch_arange_from_size(embeddings)
+        return {
+            "distribution_loss": {
+                "losses": terms.distribution_loss,
+                "indices": indices,
+                "reduction_type": "element",
+            },
+            "hgnn_loss": {
+                "losses": self.lambda_s * terms.hgnn_loss,
+                "indices": indices,
+                "reduction_type": "element",
+            },
+        }
+
+    def _sub_loss_names(self):
+        return ["distribution_loss", "hgnn_loss"]
+
+    def cast_types(self, dtype: torch.dtype, device: torch.device) -> None:
+        """Move parameters and buffers to ``device`` and to ``dtype`` (float32 if half precision)."""
+        dtype = dtype if dtype in (torch.float32, torch.float64) else torch.float32
+        if self.means.dtype != dtype or self.means.device != device:
+            self.to(device=device, dtype=dtype)
+
+    # -- the computation -------------------------------------------------------------------
+
+    def compute_terms(self, embeddings: torch.Tensor, labels: torch.Tensor) -> HISTTerms:
+        """All intermediate results of the loss, for inspection (see :class:`HISTTerms`).
+
+        Args:
+            embeddings: (N, D) float. labels: (N,) int in ``[0, C)``.
+        """
+        if torch.is_tensor(embeddings) and torch.is_tensor(labels):
+            labels = labels.to(embeddings.device)
+        terms = self._evaluate(embeddings, labels)
+        distribution_loss = terms.distribution_loss.mean()
+        hgnn_loss = terms.hgnn_loss.mean()
+        return terms._replace(
+            loss=distribution_loss + self.lambda_s * hgnn_loss,
+            distribution_loss=distribution_loss,
+            hgnn_loss=hgnn_loss,
+        )
+
+    def _evaluate(self, embeddings: torch.Tensor, labels: torch.Tensor) -> HISTTerms:
+        """One pass with per-sample losses: ``distribution_loss`` and ``hgnn_loss`` are (N,)."""
+        self._check_inputs(embeddings, labels)
+        self.cast_types(HF.compute_dtype(embeddings), embeddings.device)
+        labels = labels.long()
+        distances = HF.mahalanobis_distances(embeddings, self.means, self.log_vars)
+        per_sample_distribution = HF.distribution_loss(distances, labels, self.tau, reduction="none")
+        incidence, classes = HF.incidence_matrix(distances, labels, self.alpha)
+        propagation = HF.propagation_matrix(incidence)
+        logits = self.hgnn(embeddings, propagation)
+        with HF.full_precision(logits):
+            per_sample_ce = F.cross_entropy(
+                logits.to(HF.compute_dtype(embeddings)), labels, reduction="none"
+            )
+        return HISTTerms(
+            loss=per_sample_distribution + self.lambda_s * per_sample_ce,
+            distribution_loss=per_sample_distribution,
+            hgnn_loss=per_sample_ce,
+            distances=distances,
+            incidence=incidence,
+            hyperedge_classes=classes,
+            propagation=propagation,
+            logits=logits,
+        )
+
+    def _check_inputs(self, embeddings, labels) -> None:
+        if not torch.is_tensor(embeddings) or not embeddings.is_floating_point() or embeddings.ndim != 2:
+            raise ValueError(
+                "embeddings must be a 2-D floating-point tensor of shape "
+                f"(N, {self.embedding_size}), got {_describe(embeddings)}"
+            )
+        if embeddings.shape[1] != self.embedding_size:
+            raise ValueError(
+                f"embeddings have width {embeddings.shape[1]} but this HISTLoss was built with "
+                f"embedding_size={self.embedding_size}"
+            )
+        if not torch.is_tensor(labels) or labels.ndim != 1 or labels.is_floating_point() or labels.is_complex():
+            raise ValueError(f"labels must be a 1-D integer tensor of shape (N,), got {_describe(labels)}")
+        if labels.shape[0] != embeddings.shape[0]:
+            raise ValueError(
+                f"got {embeddings.shape[0]} embeddings but {labels.shape[0]} labels"
+            )
+        if embeddings.shape[0] < 2:
+            raise ValueError(
+                "HISTLoss needs at least 2 samples per batch (its HGNN uses BatchNorm with batch "
+                f"statistics), got {embeddings.shape[0]}"
+            )
+        outside = (labels < 0) | (labels >= self.num_classes)
+        if bool(outside.any()):
+            bad = torch.unique(labels[outside]).tolist()[:10]
+            raise ValueError(
+                f"labels must lie in [0, {self.num_classes}) (num_classes={self.num_classes}); "
+                f"found {bad}. Map dataset labels to 0-based training-class indices."
+            )
+
+
+def _check_positive_int(**values: int) -> None:
+    for name, value in values.items():
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ValueError(f"{name} must be a positive integer, got {value!r}")
+
+
+def _describe(value) -> str:
+    if torch.is_tensor(value):
+        return f"a {value.dtype} tensor of shape {tuple(value.shape)}"
+    return f"{type(value).__name__}"
