@@ -1,0 +1,370 @@
+"""Retrieval evaluation (specification section 5): embed a split, Recall@K, MAP@R, R-Precision, NMI.
+
+Every item of the split is a query against all the others (the query itself excluded, by index,
+so a duplicate embedding is still a valid neighbour); similarity is the cosine of L2-normalised
+embeddings. Results are exact (no approximate search); similarities are computed in row chunks,
+so memory stays O(chunk * N) and no N x N matrix is ever formed.
+
+Names follow pytorch-metric-learning's ``AccuracyCalculator`` where the metric is the same
+(``precision_at_1``, ``r_precision``, ``NMI``); its ``mean_average_precision_at_r`` is ``map@r``
+here (see :data:`PML_NAMES`). ``AccuracyCalculator`` has no Recall@K: its ``precision_at_k`` is
+the *fraction* of same-class items among the k nearest neighbours, whereas the deep-metric-
+learning Recall@K is the fraction of queries with *at least one* same-class item among them.
+The two agree only for k = 1 (on the queries that have a same-class item).
+
+Example:
+    >>> import torch
+    >>> x = torch.tensor([[1.0, 0.0], [0.9, 0.1], [0.0, 1.0], [0.1, 0.9], [-1.0, 0.2]])
+    >>> y = torch.tensor([0, 0, 1, 1, 2])
+    >>> m = retrieval_metrics(x, y, ks=(1, 2))
+    >>> m["recall@1"], m["map@r"], m["precision_at_1"]   # item 4 is a singleton: a miss
+    (0.8, 1.0, 1.0)
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping, Sequence
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch.utils.data import DataLoader
+from tqdm.auto import tqdm
+
+__all__ = [
+    "embed",
+    "retrieval_metrics",
+    "aggregate_runs",
+    "format_recall_table",
+    "PAPER_KS",
+    "PML_NAMES",
+]
+
+#: Recall@K columns of the paper's tables per benchmark.
+PAPER_KS = {"cub": (1, 2, 4, 8), "cars": (1, 2, 4, 8), "sop": (1, 10, 100, 1000)}
+
+#: histlib metric name -> pytorch-metric-learning AccuracyCalculator name, where both exist.
+PML_NAMES = {
+    "precision_at_1": "precision_at_1",
+    "map@r": "mean_average_precision_at_r",
+    "r_precision": "r_precision",
+    "NMI": "NMI",
+}
+
+_CHUNK_BYTES = 128 * 2**20  # similarity rows held at once
+
+
+# -- embedding a split ---------------------------------------------------------------------
+
+
+def embed(
+    model: torch.nn.Module,
+    dataset: torch.utils.data.Dataset,
+    batch_size: int = 128,
+    device: str | torch.device | None = None,
+    num_workers: int = 0,
+    progress: bool = True,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Embeddings and labels of a whole split, in eval mode and dataset order.
+
+    Runs on ``device`` (default: CUDA when available, else CPU); on CUDA under float16 autocast.
+    The model's train/eval mode is restored afterwards.
+
+    Args:
+        model: maps an image batch (B, 3, H, W) to embeddings (B, D).
+        dataset: yields ``(image tensor, int label)``; images must already be tensors (give
+            the dataset an eval transform).
+    Returns:
+        ``(embeddings, labels)``: (N, D) float32 and (N,) int64, on the CPU.
+    """
+    if len(dataset) == 0:
+        raise ValueError("embed() got an empty dataset")
+    first = dataset[0]
+    if not (isinstance(first, (tuple, list)) and len(first) == 2 and torch.is_tensor(first[0])):
+        raise ValueError(
+            "embed() needs a dataset of (image tensor, label) pairs; got items of type "
+            f"{type(first[0] if isinstance(first, (tuple, list)) else first).__name__}. "
+            "Build the dataset with an eval transform (e.g. histlib.data transforms)."
+        )
+    device = torch.device(device) if device is not None else _default_device()
+    loader = DataLoader(
+        dataset, batch_size=batch_size, shuffle=False, num_workers=num_workers,
+        pin_memory=device.type == "cuda",
+    )
+    was_training = model.training
+    model.eval().to(device)
+    chunks, labels = [], []
+    try:
+        with torch.inference_mode(), torch.autocast(
+            device.type, dtype=torch.float16, enabled=device.type == "cuda"
+        ):
+            for images, batch_labels in tqdm(loader, desc="embed", disable=not progress, leave=False):
+                chunks.append(model(images.to(device, non_blocking=True)).float().cpu())
+                labels.append(torch.as_tensor(batch_labels))
+    finally:
+        model.train(was_training)
+    return torch.cat(chunks), torch.cat(labels).long()
+
+
+def _default_device() -> torch.device:
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+# -- metrics ---------------------------------------------------------------------------------
+
+
+def retrieval_metrics(
+    embeddings: torch.Tensor,
+    labels: torch.Tensor,
+    ks: Iterable[int] = (1, 2, 4, 8),
+    nmi: bool = False,
+    chunk_size: int | None = None,
+    seed: int = 0,
+) -> dict[str, float]:
+    """Leave-one-out retrieval metrics of a labelled set of embeddings, as fractions in [0, 1].
+
+    Returns a dict with:
+
+    - ``recall@K`` for each K: fraction of *all* queries with at least one same-class item
+      among their K nearest neighbours. A query whose class has no other member (a singleton)
+      can never hit: it counts as a miss.
+    - ``precision_at_1``: fraction of non-singleton queries whose nearest neighbour is of their
+      class (pytorch-metric-learning's definition; equals ``recall@1`` without singletons).
+    - ``map@r`` (MAP@R) and ``r_precision``: Musgrave et al., "A Metric Learning Reality Check"
+      (2020). For a query with R other same-class items, R-Precision is the fraction of them
+      among its R nearest neighbours, and AP@R = (1/R) sum_{i<=R} P(i) rel(i). Both are
+      averaged over the non-singleton queries only (singletons have R = 0).
+    - ``NMI`` when ``nmi=True``: normalised mutual information between the labels and a k-means
+      clustering (as many clusters as classes, seeded) of the normalised embeddings.
+
+    Ranking: neighbours are ordered by cosine similarity; an item tied in similarity with the
+    query's same-class item is ranked before it when it is of another class (ties are scored
+    pessimistically), so duplicated or collapsed embeddings cannot inflate any metric.
+
+    Args:
+        embeddings: (N, D) float, not necessarily normalised. float64 is kept, anything else
+            is computed in float32.
+        labels: (N,) int class labels (any integers).
+        ks: the K of Recall@K.
+        nmi: also compute NMI (k-means; slow for many classes).
+        chunk_size: query rows per similarity chunk (default: about 128 MB of similarities).
+        seed: seed of the k-means clustering.
+    """
+    x, labels, ks = _check_metric_inputs(embeddings, labels, ks)
+    n = x.shape[0]
+    # Work in class order: each query's same-class items are then one contiguous column range.
+    _, class_index, class_sizes = torch.unique(labels, return_inverse=True, return_counts=True)
+    order = torch.argsort(class_index, stable=True)
+    x, class_index = x[order], class_index[order]
+    class_start = torch.cumsum(class_sizes, 0) - class_sizes
+    begin = class_start[class_index]  # first column of each query's class, (N,)
+    end = begin + class_sizes[class_index]  # one past its last column, (N,)
+    r = end - begin - 1  # other same-class items per query, (N,)
+
+    first_rank = torch.empty(n, dtype=torch.long)  # rank of the best same-class item
+    precision_sums = torch.zeros(n, dtype=torch.float64)  # sum_{i: rank_i <= R} i / rank_i
+    hits_in_r = torch.zeros(n, dtype=torch.long)  # same-class items ranked within R
+    rows_per_chunk = chunk_size or max(1, _CHUNK_BYTES // (n * x.element_size()))
+    rows_per_chunk = min(rows_per_chunk, n)
+    buffers = (torch.empty(rows_per_chunk, n, dtype=x.dtype), torch.empty(rows_per_chunk, n, dtype=torch.bool))
+    for start in range(0, n, rows_per_chunk):
+        stop = min(n, start + rows_per_chunk)
+        stats = _rank_chunk(x, begin, end, start, stop, buffers)
+        first_rank[start:stop], precision_sums[start:stop], hits_in_r[start:stop] = stats
+
+    has_positive = r > 0
+    metrics = {f"recall@{k}": float(((first_rank <= k) & has_positive).double().mean()) for k in ks}
+    if bool(has_positive.any()):
+        r_valid = r[has_positive].double()
+        metrics["precision_at_1"] = float((first_rank[has_positive] == 1).double().mean())
+        metrics["map@r"] = float((precision_sums[has_positive] / r_valid).mean())
+        metrics["r_precision"] = float((hits_in_r[has_positive] / r_valid).mean())
+    else:
+        metrics.update({"precision_at_1": math.nan, "map@r": math.nan, "r_precision": math.nan})
+    if nmi:
+        metrics["NMI"] = normalized_mutual_information(x, class_index, seed=seed)
+    return metrics
+
+
+def _rank_chunk(x, begin, end, start, stop, buffers):
+    """Ranking statistics of queries ``start:stop`` of the class-ordered items ``x``.
+
+    Args:
+        x: (N, D) unit embeddings, sorted by class. begin, end: (N,) each item's class columns.
+        buffers: reusable (q, N) similarity and bool buffers.
+    Returns:
+        ``(first_rank, precision_sums, hits_in_r)`` for the chunk: the rank of the best
+        same-class item (max int64 if none), sum of i / rank_i over same-class items ranked
+        within R, and how many are; (q,) each.
+    """
+    q, n = stop - start, x.shape[0]
+    rows, queries = torch.arange(q), torch.arange(start, stop)
+    sims = torch.mm(x[start:stop], x.t(), out=buffers[0][:q])  # (q, N)
+    sims[rows, queries] = -math.inf  # the query itself, excluded by index
+    begin, end = begin[start:stop, None], end[start:stop, None]
+    r = (end - begin - 1).squeeze(1)
+
+    # Recall@K: rank of the best same-class item = 1 + other-class items at or above it. The
+    # same-class columns of the chunk lie in a narrow window around its diagonal block.
+    lo, hi = int(begin.min()), int(end.max())
+    window = sims[:, lo:hi]
+    columns = torch.arange(lo, hi)
+    positive = (columns >= begin) & (columns < end) & (columns != queries[:, None])
+    best = torch.where(positive, window, -math.inf).amax(dim=1, keepdim=True)
+    at_or_above = _count(torch.ge(sims, best, out=buffers[1][:q]))
+    positives_at_or_above = _count(positive & (window >= best))
+    first_rank = torch.where(r > 0, at_or_above - positives_at_or_above + 1, torch.iinfo(torch.long).max)
+
+    precision_sums = torch.zeros(q, dtype=torch.float64)
+    hits_in_r = torch.zeros(q, dtype=torch.long)
+    top = int(r.max())
+    if top == 0:
+        return first_rank, precision_sums, hits_in_r
+    # MAP@R and R-Precision need only the R nearest neighbours: take the chunk's largest R, plus
+    # one to see whether an item outside the list ties with its last entry.
+    values, indices = sims.topk(min(top + 1, n), dim=1)  # sorted, ties in arbitrary order
+    is_positive = (indices >= begin) & (indices < end) & (indices != queries[:, None])
+    if values.shape[1] > top:
+        ambiguous = (values[:, top] == values[:, top - 1]).nonzero().flatten().tolist()
+        everything = torch.arange(n)
+        for row in ambiguous:  # exact re-ranking of the (rare) rows with a tie at the boundary
+            same_class = (everything >= begin[row]) & (everything < end[row]) & (everything != queries[row])
+            order = _pessimistic_order(sims[row], same_class)[: top + 1]
+            values[row], is_positive[row] = sims[row, order], same_class[order]
+        values, is_positive = values[:, :top], is_positive[:, :top]
+    # Among tied items, put other-class ones first (pessimistic): sort by (-value, is_positive).
+    order = torch.argsort(is_positive.to(torch.int8), dim=1, stable=True)
+    values, is_positive = values.gather(1, order), is_positive.gather(1, order)
+    is_positive = is_positive.gather(1, torch.argsort(-values, dim=1, stable=True))
+
+    ranks = torch.arange(1, top + 1)
+    within_r = is_positive & (ranks[None, :] <= r[:, None])
+    hits = within_r.cumsum(dim=1)
+    precision_sums = torch.where(within_r, hits.double() / ranks, 0.0).sum(dim=1)
+    return first_rank, precision_sums, within_r.sum(dim=1)
+
+
+def _pessimistic_order(sims_row: torch.Tensor, positive_row: torch.Tensor) -> torch.Tensor:
+    """Indices of one row ranked by descending similarity, other-class items first on ties."""
+    by_class = torch.argsort(positive_row.to(torch.int8), stable=True)
+    by_value = torch.argsort(-sims_row[by_class], stable=True)
+    return by_class[by_value]
+
+
+def _count(mask: torch.Tensor) -> torch.Tensor:
+    """Row-wise number of True entries of a (q, N) bool mask, as int64 (q,)."""
+    return mask.view(torch.uint8).sum(dim=1, dtype=torch.int32).long()
+
+
+def normalized_mutual_information(
+    embeddings: torch.Tensor, labels: torch.Tensor, seed: int = 0
+) -> float:
+    """NMI between ``labels`` (N,) and k-means clusters (one per class) of ``embeddings`` (N, D).
+
+    Uses faiss's k-means when faiss is installed, scikit-learn's otherwise.
+    """
+    from sklearn.metrics import normalized_mutual_info_score
+
+    x = F.normalize(embeddings.float(), dim=1).numpy()
+    k = int(torch.unique(labels).numel())
+    try:
+        import faiss
+
+        # min_points_per_centroid=1: small classes are normal here (SOP: ~5 items), not a
+        # reason for faiss to warn on stderr
+        kmeans = faiss.Kmeans(x.shape[1], k, niter=20, seed=seed, min_points_per_centroid=1)
+        kmeans.train(np.ascontiguousarray(x))
+        clusters = kmeans.index.search(x, 1)[1][:, 0]
+    except ImportError:
+        from sklearn.cluster import KMeans
+
+        clusters = KMeans(n_clusters=k, n_init=1, random_state=seed).fit_predict(x)
+    return float(normalized_mutual_info_score(labels.numpy(), clusters))
+
+
+def _check_metric_inputs(embeddings, labels, ks):
+    embeddings = torch.as_tensor(embeddings)
+    labels = torch.as_tensor(labels)
+    if embeddings.ndim != 2 or not embeddings.is_floating_point():
+        raise ValueError(
+            f"embeddings must be a 2-D float tensor (N, D), got {embeddings.dtype} {tuple(embeddings.shape)}"
+        )
+    if labels.ndim != 1 or labels.is_floating_point() or labels.shape[0] != embeddings.shape[0]:
+        raise ValueError(
+            f"labels must be a 1-D integer tensor with one label per embedding "
+            f"({embeddings.shape[0]}), got {labels.dtype} {tuple(labels.shape)}"
+        )
+    if embeddings.shape[0] < 2:
+        raise ValueError("retrieval needs at least 2 items")
+    if not bool(torch.isfinite(embeddings).all()):
+        raise ValueError("embeddings contain NaN or infinite values")
+    ks = tuple(ks)
+    if not ks or any(isinstance(k, bool) or not isinstance(k, int) or k < 1 for k in ks):
+        raise ValueError(f"ks must be positive integers, got {ks}")
+    dtype = torch.float64 if embeddings.dtype == torch.float64 else torch.float32
+    x = F.normalize(embeddings.detach().cpu().to(dtype), dim=1)
+    return x, labels.detach().cpu().long(), ks
+
+
+# -- several runs ----------------------------------------------------------------------------
+
+
+def aggregate_runs(runs: Sequence[Mapping[str, float]]) -> dict[str, tuple[float, float]]:
+    """Mean and sample standard deviation (ddof=1) of each metric over runs (e.g. seeds).
+
+    Args:
+        runs: one metrics dict per run, as returned by :func:`retrieval_metrics`.
+    Returns:
+        ``{metric: (mean, std)}`` for the metrics present in every run; std is NaN for one run.
+
+    >>> aggregate_runs([{"recall@1": 0.70}, {"recall@1": 0.72}])["recall@1"]
+    (0.71, 0.014142135623730963)
+    """
+    if not runs:
+        raise ValueError("aggregate_runs() needs at least one run")
+    names = [name for name in runs[0] if all(name in run for run in runs)]
+    out = {}
+    for name in names:
+        values = np.array([run[name] for run in runs], dtype=np.float64)
+        std = float(values.std(ddof=1)) if len(values) > 1 else math.nan
+        out[name] = (float(values.mean()), std)
+    return out
+
+
+def format_recall_table(
+    results: Mapping[str, Mapping[str, float] | Sequence[Mapping[str, float]]],
+    ks: Sequence[int] = PAPER_KS["cub"],
+    extra: Sequence[str] = ("map@r", "r_precision"),
+) -> str:
+    """A paper-style table in percent: one row per method, R@K columns then ``extra`` metrics.
+
+    Args:
+        results: method name -> one metrics dict, or a list of them (one per seed), shown as
+            ``mean +/- std``. Metrics missing from a method are left blank.
+        ks: Recall@K columns, e.g. ``PAPER_KS["sop"]``.
+        extra: further metric columns.
+
+    >>> print(format_recall_table({"A": {"recall@1": 0.5, "recall@2": 0.75}}, ks=(1, 2), extra=()))
+    method | R@1  | R@2
+    -------+------+-----
+    A      | 50.0 | 75.0
+    """
+    headers = {f"recall@{k}": f"R@{k}" for k in ks}
+    headers.update({name: {"map@r": "MAP@R", "r_precision": "RP"}.get(name, name) for name in extra})
+    table = [["method", *headers.values()]]
+    for method, runs in results.items():
+        runs = [runs] if isinstance(runs, Mapping) else list(runs)
+        summary = aggregate_runs(runs)
+        row = [method]
+        for name in headers:
+            if name not in summary:
+                row.append("")
+                continue
+            mean, std = summary[name]
+            row.append(f"{100 * mean:.1f}" if math.isnan(std) else f"{100 * mean:.1f} +/- {100 * std:.1f}")
+        table.append(row)
+    widths = [max(len(row[i]) for row in table) for i in range(len(table[0]))]
+    lines = [" | ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in table]
+    lines.insert(1, "-+-".join("-" * w for w in widths))
+    return "\n".join(lines)

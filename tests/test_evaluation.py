@@ -1,0 +1,228 @@
+import math
+
+import numpy as np
+import pytest
+import torch
+from pytorch_metric_learning.utils.accuracy_calculator import AccuracyCalculator
+
+from histlib.evaluation import (
+    PML_NAMES,
+    aggregate_runs,
+    embed,
+    format_recall_table,
+    retrieval_metrics,
+)
+
+
+def brute_force(x: np.ndarray, y: np.ndarray, ks) -> dict:
+    """The definitions, one query at a time, in float64 numpy (pessimistic ties)."""
+    x = x / np.linalg.norm(x, axis=1, keepdims=True)
+    sims = x @ x.T
+    n = len(y)
+    recall = {k: 0 for k in ks}
+    p1, ap, rp, counted = 0.0, 0.0, 0.0, 0
+    for q in range(n):
+        others = np.arange(n) != q
+        s, relevant = sims[q, others], y[others] == y[q]
+        ranked = relevant[np.lexsort((relevant, -s))]  # by similarity; other-class first on ties
+        for k in ks:
+            recall[k] += bool(ranked[:k].any())
+        r = int(relevant.sum())
+        if r == 0:
+            continue
+        counted += 1
+        p1 += ranked[0]
+        top = ranked[:r]
+        rp += top.sum() / r
+        ap += (np.cumsum(top) / np.arange(1, r + 1) * top).sum() / r
+    out = {f"recall@{k}": recall[k] / n for k in ks}
+    out.update(precision_at_1=p1 / counted, **{"map@r": ap / counted}, r_precision=rp / counted)
+    return out
+
+
+def clustered(n_classes=30, dim=16, seed=0, spread=1.2, sizes=(1, 9)):
+    g = np.random.default_rng(seed)
+    counts = g.integers(*sizes, size=n_classes)
+    y = np.repeat(np.arange(n_classes), counts)
+    centres = g.normal(size=(n_classes, dim))
+    x = centres[y] + spread * g.normal(size=(len(y), dim))
+    perm = g.permutation(len(y))
+    return x[perm], y[perm]
+
+
+@pytest.mark.parametrize("seed, chunk", [(0, None), (1, 7), (2, 1)])
+def test_matches_brute_force(seed, chunk):
+    x, y = clustered(seed=seed)
+    ks = (1, 2, 4, 8, 16, 1000)
+    ours = retrieval_metrics(torch.from_numpy(x), torch.from_numpy(y), ks=ks, chunk_size=chunk)
+    expected = brute_force(x, y, ks)
+    assert set(ours) == set(expected)
+    for name, value in expected.items():
+        assert ours[name] == pytest.approx(value, abs=1e-12), name
+    assert ours["recall@1000"] == pytest.approx(np.mean(np.bincount(y)[y] > 1))  # K > N: all non-singletons
+
+
+def test_float32_embeddings_agree_with_float64():
+    x, y = clustered(seed=3, n_classes=60, spread=1.5)
+    m64 = retrieval_metrics(torch.from_numpy(x), torch.from_numpy(y))
+    m32 = retrieval_metrics(torch.from_numpy(x).float(), torch.from_numpy(y))
+    for name in m64:
+        assert m32[name] == pytest.approx(m64[name], abs=2e-3), name
+
+
+def test_matches_pytorch_metric_learning_accuracy_calculator():
+    x, y = clustered(seed=4, n_classes=40, spread=1.5, sizes=(1, 12))  # includes singletons
+    ours = retrieval_metrics(torch.from_numpy(x).float(), torch.from_numpy(y))
+    calculator = AccuracyCalculator(include=("precision_at_1", "mean_average_precision_at_r", "r_precision"), k="max_bin_count")
+    # AccuracyCalculator ranks by L2 distance: on unit vectors that is the cosine ranking
+    unit = torch.nn.functional.normalize(torch.from_numpy(x).float(), dim=1)
+    theirs = calculator.get_accuracy(unit, torch.from_numpy(y))
+    for name in ("precision_at_1", "map@r", "r_precision"):
+        assert ours[name] == pytest.approx(theirs[PML_NAMES[name]], abs=1e-6), name
+
+
+def test_perfect_clustering_scores_one():
+    y = torch.tensor([0, 0, 0, 1, 1, 2, 2, 2, 2])
+    x = torch.nn.functional.one_hot(y).float() + 0.01 * torch.randn(9, 3)
+    m = retrieval_metrics(x, y, ks=(1, 2))
+    assert m == {"recall@1": 1.0, "recall@2": 1.0, "precision_at_1": 1.0, "map@r": 1.0, "r_precision": 1.0}
+
+
+def test_singleton_counts_as_recall_miss_but_not_in_map():
+    y = torch.tensor([0, 0, 1, 1, 2])
+    x = torch.tensor([[1.0, 0.0], [0.95, 0.05], [0.0, 1.0], [0.05, 0.95], [0.7, 0.7]])
+    m = retrieval_metrics(x, y, ks=(1, 4))
+    assert m["recall@1"] == m["recall@4"] == pytest.approx(4 / 5)
+    assert m["precision_at_1"] == m["map@r"] == m["r_precision"] == 1.0
+
+
+def test_hand_computed_ranking():
+    # Query 0's ranking of the others by cosine: 1 (class 1), 2 (class 0), 3 (class 1), 4 (class 0)
+    angles = torch.tensor([0.0, 0.1, 0.2, 0.3, 0.4])
+    x = torch.stack([angles.cos(), angles.sin()], dim=1)
+    y = torch.tensor([0, 1, 0, 1, 0])
+    m = retrieval_metrics(x, y, ks=(1, 2))
+    # query: ranked-relevance (R) -> AP@R, RP
+    # 0: [0, 1, 0, 1] (R=2) -> (1/2)(1/2) = 1/4, 1/2 ; 1: items 0 and 2 (class 0) 0.1 away,
+    # then 3 -> [0, 0, 1, 0] (R=1) -> 0, 0 ;
+    # 2: neighbours 1, 3 (0.1 away, class 1) then 0, 4 (0.2 away) -> [0, 0, 1, 1] (R=2) -> 0, 0
+    # 3: 2, 4 (0.1 away, class 0) first -> [0, 0, ...] R=1 -> 0, 0 ; 4: 3, 2, 1, 0 -> [0, 1, 0, 1] -> 1/4, 1/2
+    assert m["recall@1"] == 0.0
+    assert m["recall@2"] == pytest.approx(2 / 5)  # queries 0 and 4
+    assert m["map@r"] == pytest.approx((0.25 + 0 + 0 + 0 + 0.25) / 5)
+    assert m["r_precision"] == pytest.approx((0.5 + 0 + 0 + 0 + 0.5) / 5)
+
+
+def test_ties_are_scored_pessimistically_and_duplicates_are_not_the_query():
+    # all embeddings identical: every neighbour ties; other-class items rank first
+    y = torch.tensor([0, 0, 1, 1, 1])
+    x = torch.ones(5, 3)
+    m = retrieval_metrics(x, y, ks=(1, 2, 3, 4))
+    # class-0 queries have 3 other-class ties ahead of their 1 positive: rank 4
+    # class-1 queries have 2 other-class ties ahead of their 2 positives: ranks 3, 4
+    assert [m[f"recall@{k}"] for k in (1, 2, 3, 4)] == [0.0, 0.0, pytest.approx(3 / 5), 1.0]
+    assert m["map@r"] == 0.0 and m["r_precision"] == 0.0
+    # a duplicate of the query is a neighbour like any other (the query is excluded by index)
+    dup = retrieval_metrics(torch.tensor([[1.0, 0.0], [1.0, 0.0], [0.0, 1.0], [0.1, 1.0]]), torch.tensor([0, 0, 1, 1]))
+    assert dup["recall@1"] == 1.0 and dup["map@r"] == 1.0
+
+
+def test_ties_at_the_boundary_of_the_top_r_list():
+    # query 0 (class 0, R = 2): item 1 (class 0) at 0.9; items 2 (class 0), 3 (class 1) tie at 0.5
+    x = torch.tensor([[1.0, 0.0], [0.9, math.sqrt(1 - 0.81)], [0.5, math.sqrt(0.75)], [0.5, -math.sqrt(0.75)]], dtype=torch.float64)
+    y = torch.tensor([0, 0, 0, 1])
+    x4 = torch.cat([x, torch.tensor([[-1.0, 0.0]], dtype=torch.float64)])
+    m = retrieval_metrics(x4, torch.cat([y, torch.tensor([1])]), ks=(1,))
+    expected = brute_force(x4.numpy(), np.array([0, 0, 0, 1, 1]), (1,))
+    for name, value in expected.items():
+        assert m[name] == pytest.approx(value, abs=1e-12), name
+
+
+def test_nmi_of_perfect_clustering_is_one():
+    y = torch.arange(4).repeat_interleave(10)
+    x = torch.nn.functional.one_hot(y).float() * 5 + 0.05 * torch.randn(40, 4)
+    assert retrieval_metrics(x, y, nmi=True)["NMI"] == pytest.approx(1.0)
+
+
+@pytest.mark.parametrize(
+    "x, y, ks, message",
+    [
+        (torch.randn(4, 3), torch.tensor([0, 1, 1]), (1,), "one label per embedding"),
+        (torch.randn(4), torch.tensor([0, 1, 1, 0]), (1,), "2-D float"),
+        (torch.randn(4, 3), torch.tensor([0.0, 1.0, 1.0, 0.0]), (1,), "integer"),
+        (torch.randn(1, 3), torch.tensor([0]), (1,), "at least 2"),
+        (torch.tensor([[math.nan, 0.0], [1.0, 0.0]]), torch.tensor([0, 0]), (1,), "NaN"),
+        (torch.randn(4, 3), torch.tensor([0, 1, 1, 0]), (0,), "ks"),
+    ],
+)
+def test_bad_inputs(x, y, ks, message):
+    with pytest.raises(ValueError, match=message):
+        retrieval_metrics(x, y, ks=ks)
+
+
+def test_all_singletons_give_nan_map_and_zero_recall():
+    m = retrieval_metrics(torch.randn(4, 3), torch.arange(4), ks=(1,))
+    assert m["recall@1"] == 0.0 and math.isnan(m["map@r"])
+
+
+# -- embed --------------------------------------------------------------------------------
+
+
+class _Pairs(torch.utils.data.Dataset):
+    def __init__(self, images, labels):
+        self.images, self.labels = images, labels
+
+    def __len__(self):
+        return len(self.labels)
+
+    def __getitem__(self, i):
+        return self.images[i], int(self.labels[i])
+
+
+def test_embed_returns_the_split_in_order_in_eval_mode_and_restores_mode():
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(12, 5), torch.nn.Dropout(0.5))
+    model.train()
+    images, labels = torch.randn(10, 3, 2, 2), torch.arange(10) % 3
+    embeddings, out_labels = embed(model, _Pairs(images, labels), batch_size=4, progress=False)
+    assert embeddings.shape == (10, 5) and embeddings.dtype == torch.float32
+    assert torch.equal(out_labels, labels)
+    model.eval()
+    torch.testing.assert_close(embeddings, model(images).detach())  # dropout off
+    model.train()
+    embed(model, _Pairs(images, labels), progress=False)
+    assert model.training
+
+
+def test_embed_rejects_untransformed_images():
+    class Raw(torch.utils.data.Dataset):
+        def __len__(self):
+            return 1
+
+        def __getitem__(self, i):
+            return [[0]], 0
+
+    with pytest.raises(ValueError, match="eval transform"):
+        embed(torch.nn.Identity(), Raw(), progress=False)
+
+
+# -- several runs -------------------------------------------------------------------------
+
+
+def test_aggregate_runs_mean_and_sample_std():
+    runs = [{"recall@1": 0.70, "map@r": 0.3}, {"recall@1": 0.72, "map@r": 0.5}, {"recall@1": 0.74}]
+    summary = aggregate_runs(runs)
+    assert set(summary) == {"recall@1"}  # only metrics every run has
+    mean, std = summary["recall@1"]
+    assert mean == pytest.approx(0.72) and std == pytest.approx(0.02)
+    assert math.isnan(aggregate_runs(runs[:1])["recall@1"][1])
+
+
+def test_format_recall_table_sop_columns():
+    runs = [{"recall@1": 0.81, "recall@10": 0.92, "recall@100": 0.967, "recall@1000": 0.99, "map@r": 0.5, "r_precision": 0.6},
+            {"recall@1": 0.82, "recall@10": 0.92, "recall@100": 0.967, "recall@1000": 0.99, "map@r": 0.5, "r_precision": 0.6}]
+    table = format_recall_table({"HIST": runs, "untrained": {"recall@1": 0.3}}, ks=(1, 10, 100, 1000))
+    lines = table.splitlines()
+    assert [cell.strip() for cell in lines[0].split(" | ")] == ["method", "R@1", "R@10", "R@100", "R@1000", "MAP@R", "RP"]
+    assert "81.5 +/- 0.7" in lines[2] and "92.0 +/- 0.0" in lines[2]
+    assert lines[3].startswith("untrained | 30.0")
