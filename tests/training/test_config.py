@@ -1,0 +1,60 @@
+import pytest
+
+from histlib.training.config import RECIPES, TrainConfig, get_config, parse_overrides
+
+# Specification section 2, value for value.
+SPEC = {
+    "cub": dict(tau=32.0, alpha=1.1, epochs=40, lr=1.2e-4, lr_ds=1e-1, hgnn_lr_factor=5.0,
+                weight_decay=5e-5, lr_step=5, freeze_bn=True),
+    "cars": dict(tau=32.0, alpha=0.9, epochs=50, lr=1e-4, lr_ds=1e-1, hgnn_lr_factor=10.0,
+                 weight_decay=1e-4, lr_step=10, freeze_bn=True),
+    "sop": dict(tau=16.0, alpha=2.0, epochs=60, lr=1e-4, lr_ds=1e-2, hgnn_lr_factor=10.0,
+                weight_decay=1e-4, lr_step=10, freeze_bn=False),
+}
+COMMON = dict(batch_size=32, images_per_class=None, warmup_epochs=1, lr_gamma=0.5, seed=1,
+              backbone="resnet50", pretrained=True, embedding_size=512, lambda_s=1.0,
+              hgnn_hidden=512, hgnn_layers=2, loss="hist", image_size=224)
+
+
+@pytest.mark.parametrize("name", ["cub", "cars", "sop"])
+def test_recipes_match_the_specification_table(name):
+    config = RECIPES[name]
+    assert config.dataset == name
+    for key, value in {**COMMON, **SPEC[name]}.items():
+        assert getattr(config, key) == value, key
+
+
+def test_honest_selection_is_the_default():
+    assert all(config.selection == "val" for config in RECIPES.values())
+    assert RECIPES["sop"].eval_ks == (1, 10, 100, 1000) and RECIPES["cub"].eval_ks == (1, 2, 4, 8)
+
+
+def test_small_mode_is_small():
+    config = RECIPES["glyphs"]
+    assert config.backbone == "small_cnn" and config.image_size == 32 and not config.pretrained
+
+
+def test_overrides_and_unknown_keys():
+    assert get_config("cars", epochs=3, loss="proxy_anchor").epochs == 3
+    with pytest.raises(KeyError, match="unknown config key 'epoch'.*did you mean 'epochs'"):
+        get_config("cars", epoch=3)
+    with pytest.raises(KeyError, match="unknown recipe 'imagenet'"):
+        get_config("imagenet")
+    with pytest.raises(ValueError, match="selection must be one of"):
+        get_config("cub", selection="best")
+    with pytest.raises(ValueError, match="selection_metric"):
+        TrainConfig(eval_ks=(1, 10), selection_metric="recall@2")
+
+
+def test_parse_overrides_reads_types():
+    parsed = parse_overrides(["epochs=3", "lr=2e-4", "pretrained=false", "freeze_bn=true",
+                              "eval_ks=1,10,100", "images_per_class=none", "backbone=timm:resnet18"])
+    assert parsed == {"epochs": 3, "lr": 2e-4, "pretrained": False, "freeze_bn": True,
+                      "eval_ks": (1, 10, 100), "images_per_class": None, "backbone": "timm:resnet18"}
+    assert parse_overrides(["pretrained=/weights/resnet50.pth"]) == {"pretrained": "/weights/resnet50.pth"}
+    with pytest.raises(ValueError, match="cannot read epochs='three' as int"):
+        parse_overrides(["epochs=three"])
+    with pytest.raises(KeyError, match="unknown config key 'epoch'"):
+        parse_overrides(["epoch=3"])
+    with pytest.raises(ValueError, match="not KEY=VALUE"):
+        parse_overrides(["epochs"])

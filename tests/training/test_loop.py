@@ -1,0 +1,128 @@
+import csv
+import json
+
+import pytest
+import torch
+
+from histlib.losses import HISTLoss
+from histlib.models import EmbeddingNet
+from histlib.training import TrainData, build_loss, fit, get_config, parameter_groups
+
+
+class Blobs(torch.utils.data.Dataset):
+    """Tiny images: a per-class random pattern plus noise. ``.labels`` as histlib datasets have."""
+
+    def __init__(self, classes, per_class, seed, pattern_seed=0, size=12):
+        patterns = torch.randn(max(classes) + 1, 3, size, size, generator=torch.Generator().manual_seed(pattern_seed))
+        g = torch.Generator().manual_seed(seed)
+        self.labels = [c for c in classes for _ in range(per_class)]
+        self.images = patterns[self.labels] + 0.8 * torch.randn(len(self.labels), 3, size, size, generator=g)
+        remap = {c: i for i, c in enumerate(sorted(set(classes)))}
+        self.labels = [remap[c] for c in self.labels]
+
+    def __len__(self):
+        return len(self.labels)
+
+    def __getitem__(self, i):
+        return self.images[i], self.labels[i]
+
+
+def blob_data():
+    return TrainData(
+        train=Blobs(range(0, 8), 12, seed=1), val=Blobs(range(8, 11), 8, seed=2), test=Blobs(range(11, 15), 8, seed=3)
+    )
+
+
+def small_config(tmp_path, **overrides):
+    values = dict(backbone="small_cnn", pretrained=False, embedding_size=16, hgnn_hidden=16,
+                  batch_size=16, epochs=2, warmup_epochs=0, lr=3e-3, lr_ds=1e-1, hgnn_lr_factor=1.0,
+                  num_workers=0, eval_batch_size=64, freeze_bn=False, output_dir=str(tmp_path / "run"))
+    values.update(overrides)
+    return get_config("glyphs", **values)
+
+
+def test_fit_writes_metrics_checkpoints_and_an_honest_results_file(tmp_path):
+    config = small_config(tmp_path, epochs=3)
+    result = fit(config, blob_data(), progress=False)
+    out = tmp_path / "run"
+    rows = list(csv.DictReader(open(out / "metrics.csv")))
+    assert [int(r["epoch"]) for r in rows] == [1, 2, 3]
+    assert {"train_loss", "lr", "val_recall@1", "test_recall@1", "test_map@r"} <= set(rows[0])
+    results = json.load(open(out / "results.json"))
+    assert results["selection"] == "val" and "no test feedback" in results["selection_note"]
+    best_val = max(range(3), key=lambda e: result.history[e]["val_recall@1"])
+    assert result.selected_epoch == best_val and results["selected_epoch"] == best_val + 1
+    assert results["test_metrics"]["recall@1"] == result.history[best_val]["test_recall@1"]
+    assert (out / "checkpoint.pt").exists() and (out / "selected.pt").exists()
+    assert not result.model.training
+
+
+def test_training_learns_on_unseen_classes(tmp_path):
+    data = blob_data()
+    config = small_config(tmp_path, epochs=4, selection="last")
+    torch.manual_seed(config.seed)
+    untrained = EmbeddingNet.from_backbone("small_cnn", embedding_size=16)
+    from histlib.training.loop import evaluate
+
+    before = evaluate(untrained, data.test, config, torch.device("cpu"), progress=False)["map@r"]
+    after = fit(config, data, progress=False).test_metrics["map@r"]
+    assert after > before + 0.1
+
+
+@pytest.mark.parametrize("loss", ["hist", "proxy_anchor"])
+def test_resume_continues_to_the_same_numbers(tmp_path, loss):
+    straight = fit(small_config(tmp_path / "a", epochs=3, loss=loss), blob_data(), progress=False)
+
+    class Interrupted(Exception):
+        pass
+
+    def stop_after_first(row):
+        if row["epoch"] == 1:
+            raise Interrupted
+
+    config = small_config(tmp_path / "b", epochs=3, loss=loss)
+    with pytest.raises(Interrupted):
+        fit(config, blob_data(), progress=False, on_epoch_end=stop_after_first)
+    resumed = fit(config, blob_data(), resume=True, progress=False)
+    for a, b in zip(straight.history, resumed.history, strict=True):
+        assert a["train_loss"] == b["train_loss"] and a["test_map@r"] == b["test_map@r"]
+    for (name, p), q in zip(straight.model.state_dict().items(), resumed.model.state_dict().values()):
+        assert torch.equal(p, q), name
+
+
+def test_resume_refuses_a_changed_config(tmp_path):
+    fit(small_config(tmp_path, epochs=1), blob_data(), progress=False)
+    with pytest.raises(ValueError, match=r"config differs in \['lr'\]"):
+        fit(small_config(tmp_path, epochs=1, lr=1e-3), blob_data(), resume=True, progress=False)
+
+
+def test_warm_up_freezes_the_backbone_and_frozen_batchnorm_keeps_its_statistics(tmp_path):
+    config = small_config(tmp_path, epochs=1, warmup_epochs=1, freeze_bn=True, selection="last")
+    torch.manual_seed(config.seed)
+    initial = EmbeddingNet.from_backbone("small_cnn", embedding_size=16).state_dict()
+    model = fit(config, blob_data(), progress=False).model
+    for name, value in model.state_dict().items():
+        if name.startswith("trunk."):
+            assert torch.equal(value, initial[name]), name  # weights and BN statistics
+    assert not torch.equal(model.embedding.weight, initial["embedding.weight"])
+
+
+def test_parameter_groups_follow_the_recipe():
+    config = get_config("cub")
+    model = EmbeddingNet.from_backbone("small_cnn", embedding_size=512)
+    groups = parameter_groups(model, build_loss(config, 100), config)
+    assert [(g["name"], g["lr"]) for g in groups] == [
+        ("backbone", 1.2e-4), ("embedding", 1.2e-4), ("class_distributions", 0.1), ("hgnn", 1.2e-4 * 5)
+    ]
+    pa = get_config("cub", loss="proxy_anchor")
+    assert [g["name"] for g in parameter_groups(model, build_loss(pa, 100), pa)][-1] == "proxies"
+    assert isinstance(build_loss(config, 100), HISTLoss)
+
+
+def test_clear_errors_for_bad_data(tmp_path):
+    data = blob_data()
+    data.train.labels = [y + 1 for y in data.train.labels]  # 1-based: not what the loss expects
+    with pytest.raises(ValueError, match="contiguous"):
+        fit(small_config(tmp_path), data, progress=False)
+    with pytest.raises(ValueError, match="held-out training classes"):
+        fit(small_config(tmp_path), TrainData(train=blob_data().train, test=blob_data().test), progress=False)
