@@ -13,7 +13,9 @@ import argparse
 import json
 import sys
 
+from .data.errors import DatasetError
 from .evaluation import format_recall_table
+from .models import PretrainedWeightsError
 from .training import RECIPES, fit, get_config, parse_overrides
 
 
@@ -31,7 +33,11 @@ def main(argv: list[str] | None = None) -> int:
     except (KeyError, ValueError) as error:
         parser.error(str(error.args[0] if isinstance(error, KeyError) else error))
     print(json.dumps(config.to_dict(), indent=1), file=sys.stderr)
-    result = fit(config, resume=args.resume, progress=not args.no_progress)
+    try:
+        result = fit(config, resume=args.resume, progress=not args.no_progress)
+    except (DatasetError, PretrainedWeightsError, ValueError) as error:
+        print(f"python -m histlib.train: {error}", file=sys.stderr)
+        return 1
     label = f"{config.loss} ({config.selection} selection, epoch {result.selected_epoch + 1})"
     print(format_recall_table({label: result.test_metrics}, ks=config.eval_ks))
     print(f"results: {result.output_dir / 'results.json'}")

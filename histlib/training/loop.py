@@ -283,19 +283,16 @@ def _selection_score(row: dict, config: TrainConfig) -> float:
 
 
 def _train_loader(dataset: Dataset, config: TrainConfig, epoch: int) -> DataLoader:
-    generator = torch.Generator().manual_seed(config.seed * 100_003 + epoch)
-    if config.images_per_class:
-        from pytorch_metric_learning.samplers import MPerClassSampler
+    """Shuffled (or m-per-class) batches; the order depends only on (seed, epoch)."""
+    from ..data.samplers import make_sampler
 
-        sampler = MPerClassSampler(
-            _labels_of(dataset), config.images_per_class, batch_size=config.batch_size,
-            length_before_new_iter=len(dataset),
-        )
-        return DataLoader(dataset, batch_size=config.batch_size, sampler=sampler, drop_last=True,
-                          num_workers=config.num_workers, generator=generator)
-    return DataLoader(dataset, batch_size=config.batch_size, shuffle=True, drop_last=True,
-                      num_workers=config.num_workers, generator=generator,
-                      pin_memory=torch.cuda.is_available())
+    seed = config.seed * 100_003 + epoch
+    sampler = make_sampler(_labels_of(dataset), config.batch_size, config.images_per_class, seed=seed)
+    return DataLoader(
+        dataset, batch_size=config.batch_size, sampler=sampler, drop_last=True,
+        num_workers=config.num_workers, generator=torch.Generator().manual_seed(seed),
+        pin_memory=torch.cuda.is_available(),
+    )
 
 
 def _labels_of(dataset: Dataset) -> list[int]:

@@ -12,11 +12,11 @@ from histlib.training import TrainData, build_loss, fit, get_config, parameter_g
 class Blobs(torch.utils.data.Dataset):
     """Tiny images: a per-class random pattern plus noise. ``.labels`` as histlib datasets have."""
 
-    def __init__(self, classes, per_class, seed, pattern_seed=0, size=12):
+    def __init__(self, classes, per_class, seed, pattern_seed=0, size=12, noise=1.5):
         patterns = torch.randn(max(classes) + 1, 3, size, size, generator=torch.Generator().manual_seed(pattern_seed))
         g = torch.Generator().manual_seed(seed)
         self.labels = [c for c in classes for _ in range(per_class)]
-        self.images = patterns[self.labels] + 0.8 * torch.randn(len(self.labels), 3, size, size, generator=g)
+        self.images = patterns[self.labels] + noise * torch.randn(len(self.labels), 3, size, size, generator=g)
         remap = {c: i for i, c in enumerate(sorted(set(classes)))}
         self.labels = [remap[c] for c in self.labels]
 
@@ -58,15 +58,15 @@ def test_fit_writes_metrics_checkpoints_and_an_honest_results_file(tmp_path):
 
 
 def test_training_learns_on_unseen_classes(tmp_path):
-    data = blob_data()
+    data = TrainData(train=Blobs(range(0, 16), 32, seed=1), test=Blobs(range(20, 28), 20, seed=3))
     config = small_config(tmp_path, epochs=4, selection="last")
-    torch.manual_seed(config.seed)
+    torch.manual_seed(config.seed)  # fit() starts from this initialisation
     untrained = EmbeddingNet.from_backbone("small_cnn", embedding_size=16)
     from histlib.training.loop import evaluate
 
     before = evaluate(untrained, data.test, config, torch.device("cpu"), progress=False)["map@r"]
     after = fit(config, data, progress=False).test_metrics["map@r"]
-    assert after > before + 0.1
+    assert after > 1.5 * before  # measured: 0.083 -> 0.192
 
 
 @pytest.mark.parametrize("loss", ["hist", "proxy_anchor"])
