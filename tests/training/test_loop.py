@@ -50,7 +50,8 @@ def test_fit_writes_metrics_checkpoints_and_an_honest_results_file(tmp_path):
     assert {"train_loss", "lr", "val_recall@1", "test_recall@1", "test_map@r"} <= set(rows[0])
     results = json.load(open(out / "results.json"))
     assert results["selection"] == "val" and "no test feedback" in results["selection_note"]
-    best_val = max(range(3), key=lambda e: result.history[e]["val_recall@1"])
+    assert config.selection_metric == "map@r"  # the glyphs recipe's
+    best_val = max(range(3), key=lambda e: result.history[e]["val_map@r"])  # first of ties
     assert result.selected_epoch == best_val and results["selected_epoch"] == best_val + 1
     assert results["test_metrics"]["recall@1"] == result.history[best_val]["test_recall@1"]
     assert (out / "checkpoint.pt").exists() and (out / "selected.pt").exists()
