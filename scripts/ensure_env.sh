@@ -23,3 +23,4 @@ if [ ! -x "$venv/bin/python" ] || [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; 
   echo "$want" >"$stamp"
   echo "histlib: environment ready" >&2
 fi
+bash "$root/scripts/ensure_debian_packages.sh" || true  # Debian fonts + Fashion-MNIST for the offline datasets; never fails

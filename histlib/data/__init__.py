@@ -1,0 +1,89 @@
+"""Datasets: the three benchmarks in their published layouts and two offline datasets.
+
+``load_dataset(name, root="data", split="train", transform=None, **options)`` returns a torch
+``Dataset`` of ``(image, label)`` with ``.paths``, ``.labels`` (0-based, contiguous within the
+split) and ``.classes`` (names); images are RGB PIL images unless ``transform`` is given.
+
+=============== ======================================================= ========================
+name            what                                                    module
+=============== ======================================================= ========================
+cub             CUB-200-2011, ``root/CUB_200_2011/``                    ``benchmarks``
+cars            Cars-196, ``root/cars196/`` (official or Kaggle layout) ``benchmarks``
+sop             Stanford Online Products, ``root/Stanford_Online_Products/`` ``benchmarks``
+glyphs          characters x fonts, rendered offline (demo default)    ``glyphs``
+fashion-mnist   Fashion-MNIST, 5/5 class split                          ``fashion_mnist``
+=============== ======================================================= ========================
+
+Every split is class-disjoint (test classes are never seen in training). Where to get each
+dataset and the tree it must form: data/README.md. Other modules: ``transforms`` (ResNet and
+BN-Inception recipes, small-image transforms), ``samplers`` (random or m-per-class batches),
+``splits`` (a seeded class-disjoint split, e.g. validation classes held out of training),
+``verify`` (``python -m histlib.data.verify NAME`` lists missing and unreadable files).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Callable
+
+from .base import ArrayImageDataset, ImageFileDataset, LabelledImages
+from .benchmarks import BENCHMARKS, load_cars, load_cub, load_sop
+from .errors import DatasetError, DatasetFormatError, DatasetNotFoundError, UnreadableImageError
+from .fashion_mnist import load_fashion_mnist
+from .glyphs import load_glyphs
+from .samplers import make_sampler
+from .splits import ClassSubset, split_classes
+from .transforms import transform_for
+
+__all__ = [
+    "DATASETS", "load_dataset", "dataset_name",
+    "LabelledImages", "ImageFileDataset", "ArrayImageDataset", "ClassSubset", "split_classes",
+    "DatasetError", "DatasetNotFoundError", "DatasetFormatError", "UnreadableImageError",
+    "BENCHMARKS", "make_sampler", "transform_for",
+]
+
+_LOADERS: dict[str, Callable[..., LabelledImages]] = {
+    "cub": load_cub,
+    "cars": load_cars,
+    "sop": load_sop,
+    "glyphs": load_glyphs,
+    "fashion-mnist": load_fashion_mnist,
+}
+DATASETS = tuple(_LOADERS)
+_ALIASES = {
+    "cub200": "cub", "cub-200-2011": "cub", "cub_200_2011": "cub",
+    "cars196": "cars", "cars-196": "cars",
+    "stanford_online_products": "sop", "stanford-online-products": "sop",
+    "fashion_mnist": "fashion-mnist", "fashionmnist": "fashion-mnist",
+}
+
+
+def dataset_name(name: str) -> str:
+    """The registry name for ``name`` (case-insensitive; a few aliases such as "cars196").
+
+    >>> dataset_name("CUB"), dataset_name("cars196"), dataset_name("fashion_mnist")
+    ('cub', 'cars', 'fashion-mnist')
+    """
+    key = name.strip().lower()
+    key = _ALIASES.get(key, key)
+    if key not in _LOADERS:
+        raise ValueError(f"unknown dataset {name!r}; choose one of {', '.join(DATASETS)}")
+    return key
+
+
+def load_dataset(
+    name: str,
+    root: str | Path = "data",
+    split: str = "train",
+    transform: Callable | None = None,
+    **options,
+) -> LabelledImages:
+    """Load split ``split`` ("train" or "test") of dataset ``name`` from ``root``.
+
+    ``options`` go to the dataset's loader: for ``glyphs`` ``size``, ``max_fonts``, ``fonts``,
+    ``seed``, ``test_fraction``, ``min_font_fraction``, ``rebuild`` (see
+    :func:`histlib.data.glyphs.load_glyphs`); for ``fashion-mnist`` ``download``. The
+    benchmarks take none. Missing data raises :class:`DatasetNotFoundError` naming what was
+    expected where.
+    """
+    return _LOADERS[dataset_name(name)](root, split, transform, **options)

@@ -1,0 +1,76 @@
+"""Class-disjoint subsets of a dataset, e.g. a validation split made of held-out *training* classes.
+
+The published splits (CUB, Cars, SOP) are already class-disjoint; honest model selection needs a
+third, validation, part that is carved out of the training classes, never out of the test split.
+:func:`split_classes` does that with an explicit seed; the result depends only on the number of
+classes and the seed, so loading the training split twice (train and eval transforms) and
+splitting both with the same seed gives the same classes.
+"""
+
+from __future__ import annotations
+
+from typing import Callable, Sequence
+
+import numpy as np
+from PIL import Image
+
+from .base import LabelledImages
+
+__all__ = ["ClassSubset", "split_classes"]
+
+
+class ClassSubset(LabelledImages):
+    """The items of ``dataset`` whose label is in ``class_indices``, relabelled 0..k-1.
+
+    Labels follow the order of ``class_indices`` sorted ascending, so class names keep their
+    relative order. Images are read through ``dataset.load_image`` (untransformed) and then
+    ``transform`` is applied; by default the parent's transform.
+    """
+
+    def __init__(self, dataset: LabelledImages, class_indices: Sequence[int], transform: Callable | None = ...):
+        kept = np.unique(np.asarray(class_indices, dtype=np.int64))
+        if len(kept) and (kept[0] < 0 or kept[-1] >= dataset.num_classes):
+            raise ValueError(f"class indices must lie in 0..{dataset.num_classes - 1}")
+        new_label = np.full(dataset.num_classes, -1, dtype=np.int64)
+        new_label[kept] = np.arange(len(kept))
+        self.indices = np.flatnonzero(new_label[dataset.labels] >= 0)
+        self.dataset = dataset
+        self.parent_classes = kept
+        super().__init__(
+            paths=[dataset.paths[i] for i in self.indices],
+            labels=new_label[dataset.labels[self.indices]],
+            classes=[dataset.classes[c] for c in kept],
+            transform=dataset.transform if transform is ... else transform,
+            name=dataset.name,
+            split=dataset.split,
+            root=dataset.root,
+        )
+
+    def load_image(self, index: int) -> Image.Image:
+        return self.dataset.load_image(int(self.indices[index]))
+
+
+def split_classes(
+    dataset: LabelledImages, fraction: float, seed: int = 0
+) -> tuple[ClassSubset, ClassSubset]:
+    """Split ``dataset``'s classes into two class-disjoint subsets.
+
+    The first subset gets ``round(fraction * C)`` classes drawn by a permutation seeded with
+    ``seed`` (numpy ``default_rng``), the second the others; each is relabelled 0..k-1.
+
+    >>> import numpy as np
+    >>> from histlib.data.base import ArrayImageDataset
+    >>> data = ArrayImageDataset(np.zeros((6, 4, 4), np.uint8), [0, 0, 1, 1, 2, 2], ["a", "b", "c"])
+    >>> train, val = split_classes(data, fraction=2 / 3, seed=0)
+    >>> sorted(train.classes + val.classes), set(train.classes) & set(val.classes)
+    (['a', 'b', 'c'], set())
+    >>> len(train), train.labels.tolist()
+    (4, [0, 0, 1, 1])
+    """
+    if not 0.0 < fraction < 1.0:
+        raise ValueError(f"fraction must lie strictly between 0 and 1, got {fraction}")
+    order = np.random.default_rng(seed).permutation(dataset.num_classes)
+    first = int(round(fraction * dataset.num_classes))
+    if not 0 < first < dataset.num_classes:
+        raise ValueError(f"fraction {fraction} of {dataset.num_classes} classes leaves one side empty")
+    return ClassSubset(dataset, order[:first]), ClassSubset(dataset, order[first:])

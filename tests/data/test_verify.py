@@ -1,0 +1,105 @@
+"""verify_dataset and `python -m histlib.data.verify`: every missing or unreadable file, listed."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from histlib.data.verify import check_image, main, verify_dataset
+
+from . import fixtures as fx
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def broken_cub(tmp_path):
+    base = fx.make_cub(tmp_path, {1: ["RGB", "L"], 101: ["RGB", "RGB"], 200: ["RGB"]})
+    images = base / "images"
+    fx.corrupt_file(images / "001.Bird_1" / "Bird_1_0001.jpg", "garbage")
+    fx.corrupt_file(images / "101.Bird_101" / "Bird_101_0000.jpg", "truncated")
+    (images / "200.Bird_200" / "Bird_200_0000.jpg").unlink()
+    return base
+
+
+def test_report_lists_every_problem_and_only_those(tmp_path):
+    base = broken_cub(tmp_path)
+    report = verify_dataset("cub", tmp_path)
+    assert not report.ok and report.checked == 5 and not report.errors
+    assert report.missing == [str(base / "images" / "200.Bird_200" / "Bird_200_0000.jpg")]
+    unreadable = dict(report.unreadable)
+    assert set(unreadable) == {
+        str(base / "images" / "001.Bird_1" / "Bird_1_0001.jpg"),
+        str(base / "images" / "101.Bird_101" / "Bird_101_0000.jpg"),
+    }
+    assert any("5,864" in note for note in report.notes)  # published size differs from this copy
+    assert "._" not in str(report)  # the resource fork in 001.Bird_1/ is not an image of the set
+
+
+def test_quick_mode_reads_headers_only(tmp_path):
+    base = broken_cub(tmp_path)
+    cut = base / "images" / "101.Bird_101" / "Bird_101_0000.jpg"  # header intact, pixel data cut
+    noise = np.random.default_rng(0).integers(0, 256, (64, 64, 3), dtype=np.uint8)
+    Image.fromarray(noise).save(cut, "JPEG")
+    cut.write_bytes(cut.read_bytes()[: cut.stat().st_size * 9 // 10])
+    quick = verify_dataset("cub", tmp_path, decode=False)
+    assert [path for path, _ in quick.unreadable] == [str(base / "images" / "001.Bird_1" / "Bird_1_0001.jpg")]
+    full = verify_dataset("cub", tmp_path)
+    assert str(cut) in dict(full.unreadable) and "truncated" in dict(full.unreadable)[str(cut)]
+
+
+def test_clean_copy_is_ok(tmp_path):
+    fx.make_cub(tmp_path, {1: ["RGB"], 200: ["L"]})
+    report = verify_dataset("cub", tmp_path)
+    assert report.ok and report.checked == 2 and str(report).endswith("OK")
+
+
+def test_missing_dataset_is_one_error_naming_the_folder(tmp_path):
+    report = verify_dataset("sop", tmp_path)
+    assert not report.ok and len(report.errors) == 1
+    assert str(tmp_path / "Stanford_Online_Products") in report.errors[0]
+
+
+def test_missing_sop_images_are_listed(tmp_path):
+    fx.make_sop(tmp_path, with_files=(5,))
+    report = verify_dataset("sop", tmp_path, workers=2)
+    assert report.checked == 22634 and len(report.missing) == 22633 and not report.unreadable
+
+
+def test_in_memory_datasets_report_their_sizes(tmp_path):
+    fx.make_fashion_mnist(tmp_path / "fashion-mnist", per_class=1)
+    report = verify_dataset("fashion-mnist", tmp_path)
+    assert report.ok and report.checked == 0
+    assert "train: 10 images of 5 classes" in report.notes
+
+
+def test_check_image(tmp_path):
+    good = fx.write_image(tmp_path / "a.jpg")
+    assert check_image(str(good)) is None and check_image(str(tmp_path / "b.jpg")) == "missing"
+    assert "UnidentifiedImageError" in check_image(str(fx.corrupt_file(fx.write_image(tmp_path / "c.jpg"))))
+
+
+def test_main_exit_status_and_output(tmp_path, capsys):
+    broken_cub(tmp_path)
+    assert main(["cub", "--root", str(tmp_path)]) == 1
+    out = capsys.readouterr().out
+    assert "missing files (1)" in out and "unreadable files (2)" in out and "FAILED: 3 problem(s)" in out
+    fx.make_fashion_mnist(tmp_path / "fashion-mnist", per_class=1)
+    assert main(["fashion-mnist", "--root", str(tmp_path)]) == 0
+
+
+def test_command_line_module(tmp_path):
+    broken_cub(tmp_path)
+    run = subprocess.run(
+        [sys.executable, "-m", "histlib.data.verify", "cub", "--root", str(tmp_path)],
+        capture_output=True, text=True, cwd=ROOT,
+    )
+    assert run.returncode == 1 and "Bird_200_0000.jpg" in run.stdout
+
+
+def test_unknown_name_is_a_usage_error(capsys):
+    with pytest.raises(SystemExit) as exit:
+        main(["mnist"])
+    assert exit.value.code == 2 and "unknown dataset 'mnist'" in capsys.readouterr().err
