@@ -17,6 +17,6 @@ for notebook in "${notebooks[@]}"; do
   name="$(basename "$notebook")"
   echo "histlib: executing $name ($HISTLIB_PROFILE)"
   "$venv/bin/python" -m papermill --cwd notebooks "$notebook" "build/notebooks/$name" \
-    -p profile "$HISTLIB_PROFILE" --log-level WARNING
+    -p profile "$HISTLIB_PROFILE" --log-level WARNING --no-progress-bar
 done
 echo "histlib: figures in figures/"

@@ -9,6 +9,6 @@ export HISTLIB_PROFILE=small
 shopt -s nullglob
 notebooks=(notebooks/[0-9][0-9]_*.ipynb)
 if [ ${#notebooks[@]} -gt 0 ]; then
-  "$venv/bin/python" -m pytest -q -p no:doctest --nbval "${notebooks[@]}" \
-    --sanitize-with notebooks/nbval_sanitize.cfg
+  "$venv/bin/python" -m pytest -q -o addopts="" --nbval "${notebooks[@]}" \
+    --nbval-sanitize-with notebooks/nbval_sanitize.cfg
 fi
