@@ -29,7 +29,7 @@ from ..losses import HISTLoss
 from ..models import EmbeddingNet
 from .config import TrainConfig
 
-__all__ = ["fit", "FitResult", "TrainData", "build_loss", "parameter_groups", "train_one_epoch"]
+__all__ = ["fit", "FitResult", "TrainData", "build_loss", "parameter_groups", "train_one_epoch", "evaluate"]
 
 
 @dataclass
@@ -140,6 +140,7 @@ def train_one_epoch(
 
 
 def evaluate(model, dataset, config: TrainConfig, device, progress=True) -> dict[str, float]:
+    """Retrieval metrics (``config.eval_ks``) of ``model`` on ``dataset``, every item a query."""
     embeddings, labels = embed(model, dataset, batch_size=config.eval_batch_size, device=device,
                                num_workers=config.num_workers, progress=progress)
     return retrieval_metrics(embeddings, labels, ks=config.eval_ks)

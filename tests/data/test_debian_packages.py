@@ -4,7 +4,6 @@ The script must install what is missing (one quiet `apt-get update` first), say 
 where it cannot, and never fail its caller.
 """
 
-import os
 import shutil
 import subprocess
 from pathlib import Path
