@@ -45,7 +45,7 @@ def notebook_config(benchmark: str, profile: str, **overrides) -> TrainConfig:
     """The run a training notebook performs.
 
     ``full``: the benchmark's published recipe on ``DATA``. ``small``: the glyphs recipe on CPU
-    with the benchmark's loss settings (tau, alpha, HGNN learning-rate factor, Recall@K columns),
+    with the benchmark's loss settings (tau, alpha) and Recall@K columns,
     two short epochs, so that the notebook runs in about a minute.
     """
     if profile not in ("small", "full"):

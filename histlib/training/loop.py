@@ -46,7 +46,14 @@ class TrainData:
 
     @property
     def num_classes(self) -> int:
-        return len(set(int(y) for y in _labels_of(self.train)))
+        """C; raises a ValueError unless the training labels are exactly 0..C-1."""
+        labels = set(_labels_of(self.train))
+        if labels != set(range(len(labels))):
+            raise ValueError(
+                f"training labels must be 0..{len(labels) - 1} (contiguous), got {len(labels)} distinct "
+                f"labels from {min(labels)} to {max(labels)}"
+            )
+        return len(labels)
 
 
 @dataclass
@@ -119,8 +126,9 @@ def train_one_epoch(
             batch = batch.contiguous(memory_format=torch.channels_last)
         with torch.autocast(device.type, dtype=torch.float16, enabled=amp):
             loss = criterion(model(batch), labels)
-        if not torch.isfinite(loss):
-            raise FloatingPointError(f"non-finite loss {loss.item()} at step {step}; lower the learning rates")
+        value = loss.item()  # the step's one device sync
+        if not math.isfinite(value):
+            raise FloatingPointError(f"non-finite loss {value} at step {step}; lower the learning rates")
         optimizer.zero_grad(set_to_none=True)
         if amp:
             scaler.scale(loss).backward()
@@ -129,11 +137,11 @@ def train_one_epoch(
         else:
             loss.backward()
             optimizer.step()
-        total += loss.item() * len(labels)
+        total += value * len(labels)
         images += len(labels)
         bar.update()
         if step % 20 == 0:
-            bar.set_postfix(loss=f"{loss.item():.3f}")
+            bar.set_postfix(loss=f"{value:.3f}")
     bar.close()
     seconds = time.perf_counter() - start
     return {"loss": total / max(images, 1), "images": images, "images_per_s": images / max(seconds, 1e-9)}
@@ -175,7 +183,6 @@ def fit(
     if config.selection == "val" and data.val is None:
         raise ValueError("selection='val' needs a validation split of held-out training classes (data.val)")
     num_classes = data.num_classes
-    _check_labels(data.train, num_classes)
     device = _device(config)
     output_dir = Path(config.output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
@@ -228,7 +235,7 @@ def fit(
         history.append(row)
 
         score = _selection_score(row, config)
-        if score > best_score or config.selection == "last":
+        if score > best_score:  # "last" scores each epoch by its number
             best_score = score
             _atomic_save({"model": model.state_dict(), "epoch": epoch + 1, "selection": config.selection},
                          output_dir / "selected.pt")
@@ -301,15 +308,6 @@ def _labels_of(dataset: Dataset) -> list[int]:
     if labels is None:
         raise ValueError(f"{type(dataset).__name__} has no .labels; histlib datasets expose their labels")
     return [int(y) for y in labels]
-
-
-def _check_labels(dataset: Dataset, num_classes: int) -> None:
-    labels = set(_labels_of(dataset))
-    if labels != set(range(num_classes)):
-        raise ValueError(
-            f"training labels must be 0..{num_classes - 1} (contiguous), got {len(labels)} distinct "
-            f"labels from {min(labels)} to {max(labels)}"
-        )
 
 
 def _device(config: TrainConfig) -> torch.device:
