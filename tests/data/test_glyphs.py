@@ -237,10 +237,19 @@ def test_without_dpkg_fonts_come_from_the_font_folders(monkeypatch, tmp_path):
     assert files == [tmp_path / "sub" / "A.ttf"] and str(tmp_path) in source
 
 
-def test_the_packaged_fonts_give_the_measured_dataset(tmp_path):
+@pytest.fixture(scope="module")
+def packaged_root(tmp_path_factory):
+    """A root holding the glyph set rendered from the packaged fonts (rendered once, ~4 s)."""
     files, source = g.default_font_files()
     if "Debian packages" not in source or len(files) < 400:
         pytest.skip("the fonts of scripts/debian-packages.txt are not installed (scripts/ensure_debian_packages.sh)")
+    root = tmp_path_factory.mktemp("packaged")
+    g.glyph_set(root)
+    return root
+
+
+def test_the_packaged_fonts_give_the_measured_dataset(packaged_root):
+    tmp_path = packaged_root
     train, test = load_dataset("glyphs", tmp_path, "train"), load_dataset("glyphs", tmp_path, "test")
     glyphs = g.GlyphSet.load(g.glyph_cache_path(tmp_path, 32, None, None))
     assert 450 <= len(glyphs.fonts) <= 730 and glyphs.seconds < 60
@@ -248,3 +257,73 @@ def test_the_packaged_fonts_give_the_measured_dataset(tmp_path):
     assert len(train) + len(test) == len(glyphs.images) >= 50000
     per_class = np.bincount(glyphs.class_index, minlength=len(g.CLASSES))
     assert per_class.min() >= 150  # Greek and Cyrillic classes too
+
+
+# ---------------------------------------------------------------------------------------------
+# Pinned renders: refactoring the font machinery must not change a single pixel of glyphs.
+# Digests recorded with the glyphs code of commit 13ef4c8 (Pillow 13.0.0, FreeType 2.14.3);
+# another Pillow/FreeType may anti-alias differently, so the comparison is skipped there.
+
+PINNED_RENDERER = ("13.0.0", "2.14.3")
+PINNED_FONTS = {  # matplotlib's bundled file (sha1 of the file) -> {size: sha1(images + codepoints)}
+    "DejaVuSans.ttf": ("8062ebe952be9f004a63b9a2ace90c0b1f3dfd3f", {
+        32: "ecdffb4774ac0831f59edc310c2b85f3a621545c", 16: "f4290b37dd31d2299ad8ff8958ed7deffd163979"}),
+    "DejaVuSerif-Bold.ttf": ("d519387878ab137e6018437bd78c097afcf524e4", {
+        32: "58408c25a49ad16feaeab2f06db2f1b94cf45b38", 16: "d04229d80c755643f3b948412c7d8041d7dfa3fa"}),
+    "DejaVuSansMono-Oblique.ttf": ("0590ec015526674b148c61dac14b5adeceeb1179", {
+        32: "80e4dac47b3214abfc0a6081dac57912f260a1d2", 16: "b5ffaf40af193ccb151600d57df5154e92b342ff"}),
+    "DejaVuSans-Oblique.ttf": ("8efc81d69bafe3602c1b98bbc969aa6e7c4f31f5", {
+        32: "94cab6df27e21dd6b06eea944cdfb5327f512d1c", 16: "74d5787a5e82a662fe39d9438990cd1d20e0586a"}),
+}
+PINNED_SMALL_SET = "05eac0764e1464c08e99956fd5efd8920f98e970"  # the four fonts above at 24 px
+# The full set from the packaged fonts: (fingerprint of the font files, digest of the set)
+PINNED_FULL_SET = ("d37ff180c7ca0f1f4c3cbb74a608116a929a2641", "d0b67aa7f9825526c77d9ec46bd1bf676b8faad9")
+
+
+def sha1(*parts: bytes) -> str:
+    import hashlib
+
+    digest = hashlib.sha1()
+    for part in parts:
+        digest.update(part)
+    return digest.hexdigest()
+
+
+def set_digest(glyphs) -> str:
+    arrays = (glyphs.images, glyphs.class_index, glyphs.font_index, glyphs.codepoints)
+    return sha1(*(a.tobytes() for a in arrays), "\n".join(glyphs.fonts).encode())
+
+
+@pytest.fixture(scope="module")
+def pinned_fonts():
+    from PIL import Image, features
+
+    if (Image.__version__, features.version("freetype2")) != PINNED_RENDERER:
+        pytest.skip(f"the digests were recorded with Pillow/FreeType {PINNED_RENDERER}")
+    folder = Path(matplotlib.get_data_path()) / "fonts" / "ttf"
+    fonts = [folder / name for name in PINNED_FONTS]
+    if any(not f.is_file() or sha1(f.read_bytes()) != PINNED_FONTS[f.name][0] for f in fonts):
+        pytest.skip("matplotlib's bundled DejaVu fonts differ from those the digests were recorded with")
+    return fonts
+
+
+def test_renders_equal_the_pinned_ones(pinned_fonts):
+    for font in pinned_fonts:
+        for size, expected in PINNED_FONTS[font.name][1].items():
+            images, codepoints = g.render_font(font, 0, size)
+            assert sha1(images.tobytes(), codepoints.tobytes()) == expected, (font.name, size)
+    assert set_digest(g.render_glyphs(pinned_fonts, 24)) == PINNED_SMALL_SET
+
+
+def test_the_packaged_glyph_set_equals_the_pinned_one(pinned_fonts, packaged_root):
+    tmp_path = packaged_root
+    files, source = g.default_font_files()
+    fingerprint = sha1("\n".join(f"{f.name}:{f.stat().st_size}" for f in files).encode())
+    if fingerprint != PINNED_FULL_SET[0]:
+        pytest.skip("the installed glyph fonts differ from those the digest was recorded with")
+    glyphs = g.GlyphSet.load(g.glyph_cache_path(tmp_path, 32, None, None))
+    assert set_digest(glyphs) == PINNED_FULL_SET[1]
+    assert (len(glyphs.fonts), len(glyphs.images)) == (509, 54651)
+    assert g.glyph_cache_path(tmp_path, 32, None, None).name == "glyphs-32px-v1.npz"
+    train, test = (load_dataset("glyphs", tmp_path, split) for split in ("train", "test"))
+    assert (train.num_classes, test.num_classes, len(train), len(test)) == (106, 53, 37574, 17077)
