@@ -7,9 +7,9 @@ split) and ``.classes`` (names); images are RGB PIL images unless ``transform`` 
 =============== ======================================================= ========================
 name            what                                                    module
 =============== ======================================================= ========================
-cub             CUB-200-2011, ``root/CUB_200_2011/``                    ``benchmarks``
-cars            Cars-196, ``root/cars196/`` (official or Kaggle layout) ``benchmarks``
-sop             Stanford Online Products, ``root/Stanford_Online_Products/`` ``benchmarks``
+cub             CUB-200-2011, ``root/CUB_200_2011/``                    ``published``
+cars            Cars-196, ``root/cars196/`` (official or Kaggle layout) ``published``
+sop             Stanford Online Products, ``root/Stanford_Online_Products/`` ``published``
 glyphs          characters x fonts, rendered offline (demo default)    ``glyphs``
 fashion-mnist   Fashion-MNIST, 5/5 class split                          ``fashion_mnist``
 =============== ======================================================= ========================
@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Callable
 
 from .base import ArrayImageDataset, ImageFileDataset, LabelledImages
-from .benchmarks import BENCHMARKS, load_cars, load_cub, load_sop
+from .published import BENCHMARKS, load_cars, load_cub, load_sop
 from .errors import DatasetError, DatasetFormatError, DatasetNotFoundError, UnreadableImageError
 from .fashion_mnist import load_fashion_mnist
 from .glyphs import load_glyphs

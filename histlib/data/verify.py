@@ -25,7 +25,7 @@ from PIL import Image
 
 from . import load_dataset
 from .base import SPLITS, ImageFileDataset
-from .benchmarks import BENCHMARKS
+from .published import BENCHMARKS
 from .errors import DatasetError
 
 __all__ = ["VerificationReport", "check_image", "verify_dataset", "main"]

@@ -5,7 +5,7 @@ import pytest
 from PIL import Image
 
 from histlib.data import DatasetFormatError, DatasetNotFoundError, UnreadableImageError, load_dataset
-from histlib.data.benchmarks import CARS, CUB, SOP, cars_layout
+from histlib.data.published import CARS, CUB, SOP, cars_layout
 from histlib.data.transforms import resnet_transform
 
 from . import fixtures as fx
