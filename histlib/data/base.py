@@ -23,7 +23,9 @@ from torch.utils.data import Dataset
 
 from .errors import UnreadableImageError
 
-__all__ = ["SPLITS", "LabelledImages", "ImageFileDataset", "ArrayImageDataset", "check_split", "read_rgb_image"]
+__all__ = [
+    "SPLITS", "LabelledImages", "ImageFileDataset", "ArrayImageDataset", "check_split", "relabel", "read_rgb_image",
+]
 
 SPLITS = ("train", "test")
 
@@ -33,6 +35,30 @@ def check_split(split: str) -> str:
     if split not in SPLITS:
         raise ValueError(f"split must be 'train' or 'test', got {split!r}")
     return split
+
+
+def relabel(labels: Sequence[int] | np.ndarray, kept: Sequence[int] | np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Keep the items whose label is in ``kept`` and number those classes 0..k-1.
+
+    ``labels``: (N,) ints in 0..C-1; ``kept``: (k,) distinct class indices, in the order the new
+    labels follow. Returns ``rows``: (M,) int64 ascending indices of the kept items, and
+    ``new_labels``: (M,) int64, the position in ``kept`` of each kept item's class.
+
+    >>> rows, new_labels = relabel([2, 0, 1, 2, 0], kept=[2, 1])
+    >>> rows.tolist(), new_labels.tolist()
+    ([0, 2, 3], [0, 1, 0])
+    """
+    labels = np.asarray(labels, dtype=np.int64).reshape(-1)
+    kept = np.asarray(kept, dtype=np.int64).reshape(-1)
+    size = int(max(labels.max(initial=-1), kept.max(initial=-1))) + 1
+    if (len(kept) and kept.min() < 0) or (len(labels) and labels.min() < 0):
+        raise ValueError("labels and kept classes must be non-negative")
+    if len(np.unique(kept)) != len(kept):
+        raise ValueError("kept classes must be distinct")
+    new_label = np.full(size, -1, dtype=np.int64)
+    new_label[kept] = np.arange(len(kept))
+    rows = np.flatnonzero(new_label[labels] >= 0)
+    return rows, new_label[labels[rows]]
 
 
 def read_rgb_image(path: str, dataset: str = "", root: str = "") -> Image.Image:

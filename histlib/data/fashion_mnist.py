@@ -28,7 +28,7 @@ from typing import Callable
 
 import numpy as np
 
-from .base import ArrayImageDataset, check_split
+from .base import ArrayImageDataset, check_split, relabel
 from .errors import DatasetFormatError, DatasetNotFoundError
 
 __all__ = ["CLASS_NAMES", "TRAIN_CLASSES", "TEST_CLASSES", "DEBIAN_FOLDER", "read_idx", "find_fashion_mnist", "load_fashion_mnist"]
@@ -135,12 +135,10 @@ def load_fashion_mnist(
         paths.extend(f"fashion-mnist:{image_file.name}#{i}" for i in range(len(part_labels)))
     images, labels = np.concatenate(images), np.concatenate(labels).astype(np.int64)
     kept = TRAIN_CLASSES if split == "train" else TEST_CLASSES
-    new_label = np.full(10, -1, dtype=np.int64)
-    new_label[list(kept)] = np.arange(len(kept))
-    rows = np.flatnonzero(new_label[labels] >= 0)
+    rows, new_labels = relabel(labels, kept)
     return ArrayImageDataset(
         np.ascontiguousarray(images[rows]),
-        new_label[labels[rows]],
+        new_labels,
         [CLASS_NAMES[c] for c in kept],
         paths=[paths[i] for i in rows],
         transform=transform,

@@ -65,7 +65,7 @@ from typing import Callable, Iterable, Sequence
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-from .base import ArrayImageDataset, check_split
+from .base import ArrayImageDataset, check_split, relabel
 from .errors import DatasetNotFoundError
 
 __all__ = [
@@ -465,13 +465,11 @@ def load_glyphs(
             f"glyphs: no {split} class is drawn by {needed} of the {len(glyphs.fonts)} fonts; "
             "use more fonts or a lower min_font_fraction"
         )
-    new_label = np.full(len(CLASSES), -1, dtype=np.int64)
-    new_label[kept] = np.arange(len(kept))
-    rows = np.flatnonzero(new_label[glyphs.class_index] >= 0)
+    rows, labels = relabel(glyphs.class_index, kept)
     paths = [f"glyph:{glyphs.fonts[glyphs.font_index[i]]}/U+{int(glyphs.codepoints[i]):04X}" for i in rows]
     return ArrayImageDataset(
         np.ascontiguousarray(glyphs.images[rows]),
-        new_label[glyphs.class_index[rows]],
+        labels,
         [class_name(CLASSES[k]) for k in kept],
         paths=paths,
         transform=transform,

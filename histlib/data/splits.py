@@ -14,7 +14,7 @@ from typing import Callable, Sequence
 import numpy as np
 from PIL import Image
 
-from .base import LabelledImages
+from .base import LabelledImages, relabel
 
 __all__ = ["ClassSubset", "split_classes"]
 
@@ -31,14 +31,12 @@ class ClassSubset(LabelledImages):
         kept = np.unique(np.asarray(class_indices, dtype=np.int64))
         if len(kept) and (kept[0] < 0 or kept[-1] >= dataset.num_classes):
             raise ValueError(f"class indices must lie in 0..{dataset.num_classes - 1}")
-        new_label = np.full(dataset.num_classes, -1, dtype=np.int64)
-        new_label[kept] = np.arange(len(kept))
-        self.indices = np.flatnonzero(new_label[dataset.labels] >= 0)
+        self.indices, labels = relabel(dataset.labels, kept)
         self.dataset = dataset
         self.parent_classes = kept
         super().__init__(
             paths=[dataset.paths[i] for i in self.indices],
-            labels=new_label[dataset.labels[self.indices]],
+            labels=labels,
             classes=[dataset.classes[c] for c in kept],
             transform=dataset.transform if transform is ... else transform,
             name=dataset.name,

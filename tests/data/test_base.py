@@ -51,3 +51,15 @@ def test_getitem_transform_repr_and_with_transform():
     assert as_array.labels is data.labels
     with pytest.raises(IndexError):
         data[3]
+
+
+def test_relabel_keeps_the_listed_classes_in_their_order():
+    from histlib.data.base import relabel
+
+    labels = np.array([3, 1, 4, 1, 5, 9, 2, 6, 5, 3])
+    rows, new_labels = relabel(labels, [5, 1, 7])  # class 7 has no item: it keeps its number
+    assert rows.tolist() == [1, 3, 4, 8] and new_labels.tolist() == [1, 1, 0, 0]
+    rows, new_labels = relabel(labels, [])
+    assert rows.tolist() == [] and new_labels.dtype == np.int64
+    with pytest.raises(ValueError, match="distinct"):
+        relabel(labels, [1, 1])
