@@ -1,13 +1,13 @@
 #!/usr/bin/env bash
-# Installs the Debian packages of scripts/debian-packages.txt that are missing: the fonts the
-# glyphs dataset is rendered from and Fashion-MNIST. Run by scripts/ensure_env.sh (so by
+# Installs the Debian packages of histlib/data/debian-packages.txt that are missing: the fonts the
+# offline datasets (glyphs, typefaces, kanji) are rendered from and Fashion-MNIST. Run by scripts/ensure_env.sh (so by
 # scripts/main.sh and scripts/test.sh); safe to run by hand. It never fails its caller: where
 # apt-get (or root / passwordless sudo) is not available it prints what to install and returns 0.
 # HISTLIB_SKIP_DEBIAN=1 skips it.
 set -uo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-list="$root/scripts/debian-packages.txt"
+list="$root/histlib/data/debian-packages.txt"
 
 [ "${HISTLIB_SKIP_DEBIAN:-0}" = "1" ] && exit 0
 [ -r "$list" ] || { echo "histlib: $list is missing; offline datasets may be unavailable" >&2; exit 0; }
@@ -21,9 +21,9 @@ explain() {  # $1: why apt-get cannot be used; $@: the missing packages
     echo "histlib: the offline datasets need these Debian packages, and $why:"
     echo "  $*"
     echo "histlib: install them with: sudo apt-get install --no-install-recommends $*"
-    echo "histlib: elsewhere, glyphs renders any TrueType/OpenType fonts with Latin, Greek and Cyrillic"
-    echo "         letters found in the usual font folders, and fashion-mnist reads the IDX files from"
-    echo "         data/fashion-mnist/ (see data/README.md)"
+    echo "histlib: elsewhere, glyphs, typefaces and kanji render the TrueType/OpenType fonts found in the"
+    echo "         usual font folders, and fashion-mnist reads the IDX files from data/fashion-mnist/"
+    echo "         (see data/README.md)"
   } >&2
 }
 

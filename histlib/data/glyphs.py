@@ -4,7 +4,8 @@ Classes are characters (Latin and Greek letters, the Russian alphabet plus the o
 letters of Ukrainian, Belarusian, Serbian and Macedonian, and digits), instances are fonts: like
 CUB, many classes, tens to hundreds of instances each, a class-disjoint split, random batches that
 hold many classes at once. No download: the fonts come from the Debian ``fonts-*`` packages named
-in ``scripts/debian-packages.txt`` (``scripts/ensure_debian_packages.sh`` installs them).
+for glyphs in ``histlib/data/debian-packages.txt`` (``scripts/ensure_debian_packages.sh`` installs
+them). The font machinery (finding fonts, drawing, missing glyphs, the cache) is in ``fonts``.
 
 Rendering (once, then cached)
     Each font draws each character white on black into a ``size`` x ``size`` uint8 image, scaled
@@ -15,7 +16,8 @@ Rendering (once, then cached)
 
 Which fonts count
     Fonts are the TrueType/OpenType files of the listed Debian packages when they are installed
-    (``dpkg-query``), otherwise every font in the usual font folders; ``fonts=`` overrides both.
+    (``dpkg-query``), otherwise every font in the usual font folders; ``fonts=`` overrides both
+    (:func:`histlib.data.fonts.default_font_files`).
     Dropped: file names matching ``EXCLUDED_FONTS`` (small-caps, unicase, math and keyboard-key
     fonts, whose lower case is not lower case); fonts that FreeType cannot open or that have no
     capital H (symbol-only fonts such as STIX's size variants); fonts that draw fewer than 90 %
@@ -25,10 +27,10 @@ Which fonts count
 
 Which glyph images count
     A character is missing from a font when its image is blank, equals the font's .notdef glyph
-    (the box drawn for unmapped characters), or does not fit the canvas. Within one font, two
-    classes whose images are pixel-identical are ambiguous there (an italic Cyrillic "и" that is
-    exactly a "u") and both images are dropped. Within a class, an image identical to another
-    font's image is kept once.
+    (the box drawn for unmapped characters), or does not fit the canvas (``fonts.is_drawn``).
+    Within one font, two classes whose images are pixel-identical are ambiguous there (an italic
+    Cyrillic "и" that is exactly a "u") and both images are dropped. Within a class, an image
+    identical to another font's image is kept once.
 
 Look-alikes (``LOOKALIKES``)
     Characters that are the same shape in most fonts are one class, named by its members
@@ -53,31 +55,27 @@ from __future__ import annotations
 
 import hashlib
 import math
-import os
 import re
-import shutil
-import subprocess
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterable, Sequence
 
 import numpy as np
-from PIL import Image, ImageDraw, ImageFont
 
 from .base import ArrayImageDataset, check_split, relabel
-from .errors import DatasetNotFoundError
+from .fonts import (
+    RenderedSet, cached_render, default_font_files, digest, draw_char, drop_ambiguous, face_name,
+    font_faces, is_drawn, missing_fonts_error, notdef_image, open_font,
+)
 
 __all__ = [
     "ALPHABET", "LOOKALIKES", "CLASSES", "EXCLUDED_FONTS", "CACHE_VERSION",
-    "GlyphSet", "default_font_files", "font_packages", "render_glyphs", "glyph_set",
-    "split_glyph_classes", "load_glyphs",
+    "GlyphSet", "render_font", "render_glyphs", "glyph_set", "split_glyph_classes", "load_glyphs",
 ]
 
 CACHE_VERSION = 1
 CAP_HEIGHT = 0.5  # height of a capital H, as a fraction of the canvas
 BASELINE = 0.75  # baseline position from the top, as a fraction of the canvas
-MIN_INK = 3 * 255  # an image with less total ink is blank
 MIN_LATIN_COVERAGE = 0.9  # fraction of the Latin-letter and digit classes a font must draw
 MIN_PEAK = 128  # median over a font's glyphs of the brightest pixel; below: too faint
 
@@ -153,12 +151,6 @@ _LATIN_CLASSES = np.array([any(c in LATIN + DIGITS for c in group) for group in 
 # Fonts whose lower case is not lower case (small caps, unicase), whose glyphs sit in key caps
 # (Linux Biolinum Keyboard), or that duplicate a text font with math metrics.
 EXCLUDED_FONTS = re.compile(r"smallcaps|stylestd|unifur|math|linbiolinum_k\b", re.IGNORECASE)
-FONT_SUFFIXES = (".ttf", ".otf", ".ttc", ".otc")
-PACKAGE_LIST = Path(__file__).resolve().parents[2] / "scripts" / "debian-packages.txt"
-FONT_FOLDERS = (
-    "/usr/share/fonts", "/usr/local/share/fonts", "~/.local/share/fonts", "~/.fonts",
-    "/Library/Fonts", "/System/Library/Fonts", "~/Library/Fonts", "C:/Windows/Fonts",
-)
 
 
 def class_name(group: str) -> str:
@@ -167,71 +159,7 @@ def class_name(group: str) -> str:
 
 
 # ---------------------------------------------------------------------------------------------
-# Finding fonts
-
-
-def font_packages(list_file: str | Path = PACKAGE_LIST) -> list[str]:
-    """The ``fonts-*`` package names in the project's Debian package list (comments ignored)."""
-    path = Path(list_file)
-    if not path.is_file():
-        return []
-    names = (line.split("#", 1)[0].strip() for line in path.read_text().splitlines())
-    return [name for name in names if name.startswith("fonts-")]
-
-
-def _is_font(path: Path) -> bool:
-    return path.suffix.lower() in FONT_SUFFIXES and path.is_file()
-
-
-def debian_font_files(packages: Sequence[str]) -> list[Path]:
-    """Font files of those of ``packages`` that are installed (empty without dpkg-query)."""
-    if not packages or shutil.which("dpkg-query") is None:
-        return []
-    listing = subprocess.run(["dpkg-query", "-L", *packages], capture_output=True, text=True)
-    return sorted({Path(line) for line in listing.stdout.splitlines() if _is_font(Path(line))})
-
-
-def folder_font_files(folders: Iterable[str | Path] | None = None) -> list[Path]:
-    """Every font file under ``folders`` (those that exist; default ``FONT_FOLDERS``)."""
-    found = set()
-    for folder in FONT_FOLDERS if folders is None else folders:
-        folder = Path(folder).expanduser()
-        if folder.is_dir():
-            found.update(p for p in folder.rglob("*") if _is_font(p))
-    return sorted(found)
-
-
-def default_font_files() -> tuple[list[Path], str]:
-    """(font files, where they came from): the listed Debian packages, else the font folders."""
-    files = debian_font_files(font_packages())
-    if files:
-        return files, f"the Debian packages listed in {PACKAGE_LIST.name}"
-    return folder_font_files(), "the font folders " + ", ".join(FONT_FOLDERS)
-
-
-def _faces(path: Path) -> list[int]:
-    """Face indices of a font file: several for a collection (.ttc/.otc), else [0]."""
-    try:
-        with open(path, "rb") as f:
-            header = f.read(12)
-    except OSError:
-        return []
-    if header[:4] == b"ttcf":
-        return list(range(int.from_bytes(header[8:12], "big")))
-    return [0]
-
-
-# ---------------------------------------------------------------------------------------------
 # Rendering
-
-
-def _draw(font: ImageFont.FreeTypeFont, char: str, size: int, baseline: int) -> tuple[np.ndarray, bool]:
-    """(size, size) uint8 image of ``char``, centred, baseline at ``baseline``; and whether it fits."""
-    x0, y0, x1, y1 = font.getbbox(char, anchor="ls")
-    canvas = Image.new("L", (size, size), 0)
-    ImageDraw.Draw(canvas).text(((size - (x1 - x0)) / 2 - x0, baseline), char, font=font, fill=255, anchor="ls")
-    fits = baseline + y0 >= 0 and baseline + y1 <= size and x1 - x0 <= size
-    return np.asarray(canvas), fits
 
 
 def render_font(path: str | Path, index: int = 0, size: int = 32) -> tuple[np.ndarray, np.ndarray] | None:
@@ -241,41 +169,33 @@ def render_font(path: str | Path, index: int = 0, size: int = 32) -> tuple[np.nd
     int32, the character drawn per class (0 = missing, ambiguous ones included); or None when
     FreeType cannot open the face or it has no capital H.
     """
-    layout = ImageFont.Layout.BASIC
+    probe = open_font(path, index, 100)
+    if probe is None:
+        return None
     try:
-        probe = ImageFont.truetype(str(path), 100, index=index, layout_engine=layout)
         cap = -probe.getbbox("H", anchor="ls")[1]
-        if cap <= 0:
-            return None
-        font = ImageFont.truetype(str(path), max(4, round(size * CAP_HEIGHT * 100 / cap)), index=index, layout_engine=layout)
     except (OSError, ValueError):
         return None
+    if cap <= 0:
+        return None
+    font = open_font(path, index, round(size * CAP_HEIGHT * 100 / cap))
+    if font is None:
+        return None
     baseline = round(size * BASELINE)
-    notdef, _ = _draw(font, "\uffff", size, baseline)  # a noncharacter: always drawn as .notdef
+    notdef = notdef_image(font, size, baseline)
     images = np.zeros((len(CLASSES), size, size), np.uint8)
     codepoints = np.zeros(len(CLASSES), np.int32)
     for k, group in enumerate(CLASSES):
         for char in group:
             try:
-                image, fits = _draw(font, char, size, baseline)
+                image, fits = draw_char(font, char, size, baseline)
             except (OSError, ValueError):
                 continue
-            if fits and int(image.sum(dtype=np.int64)) >= MIN_INK and not np.array_equal(image, notdef):
+            if is_drawn(image, fits, notdef):
                 images[k], codepoints[k] = image, ord(char)
                 break
-    _drop_ambiguous(images, codepoints)
+    drop_ambiguous(images, codepoints)
     return images, codepoints
-
-
-def _drop_ambiguous(images: np.ndarray, codepoints: np.ndarray) -> None:
-    """Within one font, classes whose images are pixel-identical are all marked missing."""
-    by_image: dict[bytes, list[int]] = {}
-    for k in np.flatnonzero(codepoints):
-        by_image.setdefault(images[k].tobytes(), []).append(int(k))
-    for same in by_image.values():
-        if len(same) > 1:
-            codepoints[same] = 0
-            images[same] = 0
 
 
 def _font_problem(images: np.ndarray, codepoints: np.ndarray) -> str | None:
@@ -288,52 +208,39 @@ def _font_problem(images: np.ndarray, codepoints: np.ndarray) -> str | None:
     return None
 
 
-@dataclass
-class GlyphSet:
-    """Every rendered glyph image (both splits), as cached on disk.
+class GlyphSet(RenderedSet):
+    """Every rendered glyph image (both splits), as cached on disk (see :class:`~histlib.data.fonts.RenderedSet`);
+    ``classes`` is the class table (member strings)."""
 
-    images: (N, S, S) uint8; class_index: (N,) index into ``classes``; font_index: (N,) index into
-    ``fonts``; codepoints: (N,) the character drawn; classes: the class table (member strings);
-    fonts: font names ("<file>" or "<file>#<face>"); seconds: time the rendering took.
-    """
-
-    images: np.ndarray
-    class_index: np.ndarray
-    font_index: np.ndarray
-    codepoints: np.ndarray
-    classes: tuple[str, ...]
-    fonts: tuple[str, ...]
-    seconds: float = 0.0
-
-    def save(self, path: Path) -> None:
-        """Write atomically (a temporary file renamed), so a crash never leaves half a cache."""
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
-        try:
-            with open(tmp, "wb") as f:
-                np.savez_compressed(
-                    f, images=self.images, class_index=self.class_index, font_index=self.font_index,
-                    codepoints=self.codepoints, classes=np.array(self.classes), fonts=np.array(self.fonts),
-                    seconds=np.array(self.seconds), version=np.array(CACHE_VERSION),
-                )
-            os.replace(tmp, path)
-        finally:
-            if os.path.exists(tmp):
-                os.remove(tmp)
+    version = CACHE_VERSION
 
     @classmethod
     def load(cls, path: Path) -> "GlyphSet | None":
         """The cached set, or None if the file is unreadable or from another version/class table."""
-        try:
-            with np.load(path) as data:
-                if int(data["version"]) != CACHE_VERSION or tuple(data["classes"].tolist()) != CLASSES:
-                    return None
-                return cls(
-                    data["images"], data["class_index"], data["font_index"], data["codepoints"],
-                    CLASSES, tuple(data["fonts"].tolist()), float(data["seconds"]),
-                )
-        except (OSError, ValueError, KeyError, EOFError):
-            return None
+        glyphs = super().load(path)
+        return glyphs if glyphs is not None and glyphs.classes == CLASSES else None
+
+
+def usable_fonts(
+    font_files: Iterable[str | Path], size: int = 32, max_fonts: int | None = None
+) -> Iterable[tuple[Path, int, np.ndarray, np.ndarray]]:
+    """(path, face, images, codepoints) of :func:`render_font` for every usable face of
+    ``font_files`` (sorted), dropping the excluded, unreadable, sparse or faint fonts and every
+    font whose renders equal an earlier one's; at most ``max_fonts`` of them."""
+    seen: set[bytes] = set()
+    for path in sorted({Path(f) for f in font_files}):
+        if EXCLUDED_FONTS.search(path.name):
+            continue
+        for face in font_faces(path):
+            if max_fonts is not None and len(seen) >= max_fonts:
+                return
+            rendered = render_font(path, face, size)
+            if rendered is None or _font_problem(*rendered):
+                continue
+            key = digest(*rendered)
+            if key not in seen:
+                seen.add(key)
+                yield path, face, *rendered
 
 
 def render_glyphs(font_files: Sequence[str | Path], size: int = 32, max_fonts: int | None = None) -> GlyphSet:
@@ -342,25 +249,9 @@ def render_glyphs(font_files: Sequence[str | Path], size: int = 32, max_fonts: i
     ``max_fonts`` stops after that many usable fonts (for quick tests).
     """
     start = time.perf_counter()
-    images, class_index, font_index, codepoints, fonts = [], [], [], [], []
-    seen_fonts: set[bytes] = set()
+    images, class_index, font_index, codepoints, names = [], [], [], [], []
     seen_images: set[tuple[int, bytes]] = set()
-    for path in sorted({Path(f) for f in font_files}):
-        if max_fonts is not None and len(fonts) >= max_fonts:
-            break
-        if EXCLUDED_FONTS.search(path.name):
-            continue
-        for face in _faces(path):
-            if max_fonts is not None and len(fonts) >= max_fonts:
-                break
-            rendered = render_font(path, face, size)
-            if rendered is None or _font_problem(*rendered):
-                continue
-            font_images, font_codepoints = rendered
-            digest = hashlib.sha1(font_images.tobytes() + font_codepoints.tobytes()).digest()
-            if digest in seen_fonts:
-                continue
-            seen_fonts.add(digest)
+    for path, face, font_images, font_codepoints in usable_fonts(font_files, size, max_fonts):
             for k in np.flatnonzero(font_codepoints):
                 key = (int(k), font_images[k].tobytes())
                 if key in seen_images:
@@ -368,16 +259,16 @@ def render_glyphs(font_files: Sequence[str | Path], size: int = 32, max_fonts: i
                 seen_images.add(key)
                 images.append(font_images[k])
                 class_index.append(k)
-                font_index.append(len(fonts))
+                font_index.append(len(names))
                 codepoints.append(font_codepoints[k])
-            fonts.append(path.name if face == 0 else f"{path.name}#{face}")
+            names.append(face_name(path, face))
     return GlyphSet(
         np.stack(images) if images else np.zeros((0, size, size), np.uint8),
         np.asarray(class_index, np.int16),
         np.asarray(font_index, np.int16),
         np.asarray(codepoints, np.int32),
         CLASSES,
-        tuple(fonts),
+        tuple(names),
         time.perf_counter() - start,
     )
 
@@ -401,24 +292,18 @@ def glyph_set(
     """The cached glyph set for these settings, rendering (and caching) it when needed."""
     if size < 8:
         raise ValueError(f"size must be at least 8 pixels, got {size}")
-    path = glyph_cache_path(root, size, fonts, max_fonts)
-    if not rebuild and path.is_file():
-        cached = GlyphSet.load(path)
-        if cached is not None:
-            return cached
-    if fonts is not None:
-        files, source = [Path(f) for f in fonts], "the fonts passed as fonts="
-    else:
-        files, source = default_font_files()
-    glyphs = render_glyphs(files, size, max_fonts)
-    if not glyphs.fonts:
-        raise DatasetNotFoundError.expected(
-            "glyphs", source,
-            f"usable TrueType/OpenType fonts, {len(files)} font files found; on Debian run "
-            "`bash scripts/ensure_debian_packages.sh` to install the packages of scripts/debian-packages.txt",
-        )
-    glyphs.save(path)
-    return glyphs
+
+    def render() -> GlyphSet:
+        if fonts is not None:
+            files, source = [Path(f) for f in fonts], "the fonts passed as fonts="
+        else:
+            files, source = default_font_files("glyphs")
+        glyphs = render_glyphs(files, size, max_fonts)
+        if not glyphs.fonts:
+            raise missing_fonts_error("glyphs", source, len(files), "TrueType/OpenType fonts with Latin letters")
+        return glyphs
+
+    return cached_render(glyph_cache_path(root, size, fonts, max_fonts), GlyphSet, render, rebuild)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -21,7 +21,11 @@ def project(tmp_path):
     scripts = tmp_path / "project" / "scripts"
     scripts.mkdir(parents=True)
     shutil.copy(ROOT / "scripts" / "ensure_debian_packages.sh", scripts)
-    (scripts / "debian-packages.txt").write_text("# a comment\nfonts-a\n\nfonts-b  # trailing comment\ndataset-c\n")
+    data = tmp_path / "project" / "histlib" / "data"
+    data.mkdir(parents=True)
+    (data / "debian-packages.txt").write_text(
+        "# a comment\n# for: x y\nfonts-a\n\nfonts-b  # trailing comment\n# for: z\ndataset-c\n"
+    )
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
     for tool in TOOLS:

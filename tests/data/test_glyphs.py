@@ -2,7 +2,7 @@
 
 Rendering uses the fonts installed on this machine (scripts/ensure_debian_packages.sh installs
 the listed packages; matplotlib's bundled DejaVu fonts are the fallback), so these tests only skip
-when no font at all can be found.
+when no font at all can be found. The shared font machinery is tested in test_fonts.py.
 """
 
 from pathlib import Path
@@ -12,12 +12,13 @@ import numpy as np
 import pytest
 
 from histlib.data import DatasetNotFoundError, load_dataset
+from histlib.data import fonts
 from histlib.data import glyphs as g
 
 
 def lgc_fonts(limit=8):
     """Up to ``limit`` DejaVu faces (Latin, Greek and Cyrillic), from the system or matplotlib."""
-    system, _ = g.default_font_files()
+    system, _ = fonts.default_font_files("glyphs")
     bundled = sorted((Path(matplotlib.get_data_path()) / "fonts" / "ttf").glob("DejaVu*.ttf"))
     for pool in (system, bundled):
         chosen = [f for f in pool if f.name.startswith("DejaVuSans") and not g.EXCLUDED_FONTS.search(f.name)]
@@ -91,11 +92,11 @@ def test_render_keeps_size_and_baseline():
 
 def test_missing_characters_match_the_font_cmap():
     ttLib = pytest.importorskip("fontTools.ttLib")
-    fonts = [f for f in g.default_font_files()[0] if f.suffix in (".ttf", ".otf") and not g.EXCLUDED_FONTS.search(f.name)]
-    fonts = fonts[:40] + lgc_fonts(2)
+    files = [f for f in fonts.default_font_files("glyphs")[0] if f.suffix in (".ttf", ".otf") and not g.EXCLUDED_FONTS.search(f.name)]
+    files = files[:40] + lgc_fonts(2)
     single = [k for k, group in enumerate(g.CLASSES) if len(group) == 1]
     checked = 0
-    for font in fonts:
+    for font in files:
         rendered = g.render_font(font, size=32)
         if rendered is None:
             continue
@@ -106,15 +107,6 @@ def test_missing_characters_match_the_font_cmap():
         assert (drawn == in_cmap).mean() > 0.9, font  # .notdef boxes are recognised as missing
         checked += 1
     assert checked
-
-
-def test_identical_images_of_different_classes_in_one_font_are_dropped():
-    images = np.zeros((4, 8, 8), np.uint8)
-    images[0, 2:6, 2:6] = images[2, 2:6, 2:6] = 255  # classes 0 and 2 look the same in this font
-    images[1, 1:3, 1:7] = 255
-    codepoints = np.array([65, 66, 67, 0], np.int32)
-    g._drop_ambiguous(images, codepoints)
-    assert codepoints.tolist() == [0, 66, 0, 0] and images[[0, 2]].max() == 0
 
 
 def test_fonts_without_lower_case_or_too_faint_are_rejected():
@@ -134,12 +126,6 @@ def test_excluded_font_names():
         assert g.EXCLUDED_FONTS.search(name), name
     for name in ("DejaVuSans.ttf", "LinBiolinum_R.otf", "GFSDidot.otf", "Karla-Regular.ttf"):
         assert not g.EXCLUDED_FONTS.search(name), name
-
-
-def test_collection_files_have_one_face_per_font(tmp_path):
-    ttc = tmp_path / "x.ttc"
-    ttc.write_bytes(b"ttcf\x00\x01\x00\x00\x00\x00\x00\x03")
-    assert g._faces(ttc) == [0, 1, 2] and g._faces(tmp_path / "absent.ttf") == []
 
 
 # ---------------------------------------------------------------------------------------------
@@ -218,31 +204,18 @@ def test_no_usable_font_is_a_clear_error(tmp_path):
 # Where fonts come from
 
 
-def test_font_package_list_is_the_project_list():
-    packages = g.font_packages()
-    assert g.PACKAGE_LIST.name == "debian-packages.txt" and g.PACKAGE_LIST.is_file()
+def test_glyph_fonts_are_the_listed_latin_greek_cyrillic_packages():
+    packages = fonts.font_packages("glyphs")
     assert 50 <= len(packages) <= 70 and len(set(packages)) == len(packages)
-    assert all(p.startswith("fonts-") for p in packages)
-    assert "dataset-fashion-mnist" in g.PACKAGE_LIST.read_text()
-
-
-def test_without_dpkg_fonts_come_from_the_font_folders(monkeypatch, tmp_path):
-    (tmp_path / "sub").mkdir()
-    (tmp_path / "sub" / "A.ttf").write_bytes(b"x")
-    (tmp_path / "notes.txt").write_text("x")
-    monkeypatch.setattr(g.shutil, "which", lambda name: None)
-    monkeypatch.setattr(g, "FONT_FOLDERS", (str(tmp_path), str(tmp_path / "absent")))
-    assert g.debian_font_files(["fonts-dejavu-core"]) == []
-    files, source = g.default_font_files()
-    assert files == [tmp_path / "sub" / "A.ttf"] and str(tmp_path) in source
+    assert "fonts-dejavu-core" in packages and not set(packages) & set(fonts.font_packages("kanji"))
 
 
 @pytest.fixture(scope="module")
 def packaged_root(tmp_path_factory):
     """A root holding the glyph set rendered from the packaged fonts (rendered once, ~4 s)."""
-    files, source = g.default_font_files()
+    files, source = fonts.default_font_files("glyphs")
     if "Debian packages" not in source or len(files) < 400:
-        pytest.skip("the fonts of scripts/debian-packages.txt are not installed (scripts/ensure_debian_packages.sh)")
+        pytest.skip("the glyph fonts of histlib/data/debian-packages.txt are not installed (scripts/ensure_debian_packages.sh)")
     root = tmp_path_factory.mktemp("packaged")
     g.glyph_set(root)
     return root
@@ -317,7 +290,7 @@ def test_renders_equal_the_pinned_ones(pinned_fonts):
 
 def test_the_packaged_glyph_set_equals_the_pinned_one(pinned_fonts, packaged_root):
     tmp_path = packaged_root
-    files, source = g.default_font_files()
+    files, source = fonts.default_font_files("glyphs")
     fingerprint = sha1("\n".join(f"{f.name}:{f.stat().st_size}" for f in files).encode())
     if fingerprint != PINNED_FULL_SET[0]:
         pytest.skip("the installed glyph fonts differ from those the digest was recorded with")
