@@ -17,7 +17,8 @@ fashion-mnist   Fashion-MNIST, 5/5 class split                          ``fashio
 Every split is class-disjoint (test classes are never seen in training). Where to get each
 dataset and the tree it must form: data/README.md. Other modules: ``transforms`` (ResNet and
 BN-Inception recipes, small-image transforms), ``samplers`` (random or m-per-class batches),
-``splits`` (a seeded class-disjoint split, e.g. validation classes held out of training),
+``splits`` (a seeded class-disjoint split, e.g. validation classes held out of training, and
+``cap_images_per_class``),
 ``verify`` (``python -m histlib.data.verify NAME`` lists missing and unreadable files).
 """
 
@@ -32,12 +33,13 @@ from .errors import DatasetError, DatasetFormatError, DatasetNotFoundError, Unre
 from .fashion_mnist import load_fashion_mnist
 from .glyphs import load_glyphs
 from .samplers import make_sampler
-from .splits import ClassSubset, split_classes
+from .splits import ClassSubset, ItemSubset, cap_images_per_class, split_classes
 from .transforms import transform_for
 
 __all__ = [
     "DATASETS", "load_dataset", "dataset_name",
-    "LabelledImages", "ImageFileDataset", "ArrayImageDataset", "ClassSubset", "split_classes",
+    "LabelledImages", "ImageFileDataset", "ArrayImageDataset", "ClassSubset", "ItemSubset", "split_classes",
+    "cap_images_per_class",
     "DatasetError", "DatasetNotFoundError", "DatasetFormatError", "UnreadableImageError",
     "BENCHMARKS", "make_sampler", "transform_for",
 ]

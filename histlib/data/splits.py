@@ -1,10 +1,13 @@
-"""Class-disjoint subsets of a dataset, e.g. a validation split made of held-out *training* classes.
+"""Subsets of a dataset: class-disjoint parts (e.g. validation classes) and per-class caps.
 
 The published splits (CUB, Cars, SOP) are already class-disjoint; honest model selection needs a
 third, validation, part that is carved out of the training classes, never out of the test split.
 :func:`split_classes` does that with an explicit seed; the result depends only on the number of
 classes and the seed, so loading the training split twice (train and eval transforms) and
 splitting both with the same seed gives the same classes.
+
+:func:`cap_images_per_class` keeps at most k seeded-random images of each class (labels
+unchanged), e.g. SOP's ~5 images per class on a dataset that has more.
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ from PIL import Image
 
 from .base import LabelledImages, relabel
 
-__all__ = ["ClassSubset", "split_classes"]
+__all__ = ["ClassSubset", "ItemSubset", "split_classes", "capped_indices", "cap_images_per_class"]
 
 
 class ClassSubset(LabelledImages):
@@ -72,3 +75,62 @@ def split_classes(
     if not 0 < first < dataset.num_classes:
         raise ValueError(f"fraction {fraction} of {dataset.num_classes} classes leaves one side empty")
     return ClassSubset(dataset, order[:first]), ClassSubset(dataset, order[first:])
+
+
+class ItemSubset(LabelledImages):
+    """The items ``indices`` of ``dataset``, with their labels and the parent's classes unchanged.
+
+    Images are read through ``dataset.load_image`` (untransformed), then ``transform`` is
+    applied; by default the parent's transform.
+    """
+
+    def __init__(self, dataset: LabelledImages, indices: Sequence[int] | np.ndarray, transform: Callable | None = ...):
+        self.indices = np.asarray(indices, dtype=np.int64).reshape(-1)
+        if len(self.indices) and (self.indices.min() < 0 or self.indices.max() >= len(dataset)):
+            raise ValueError(f"indices must lie in 0..{len(dataset) - 1}")
+        self.dataset = dataset
+        super().__init__(
+            paths=[dataset.paths[i] for i in self.indices],
+            labels=dataset.labels[self.indices],
+            classes=dataset.classes,
+            transform=dataset.transform if transform is ... else transform,
+            name=dataset.name,
+            split=dataset.split,
+            root=dataset.root,
+        )
+
+    def load_image(self, index: int) -> Image.Image:
+        return self.dataset.load_image(int(self.indices[index]))
+
+
+def capped_indices(labels: Sequence[int] | np.ndarray, max_per_class: int, seed: int = 0) -> np.ndarray:
+    """Ascending indices of at most ``max_per_class`` items of each class, drawn at random (seeded).
+
+    ``labels``: (N,) ints. Classes with fewer items keep them all. The draw depends only on
+    ``labels`` and ``seed``.
+
+    >>> capped_indices([0, 0, 0, 1, 2, 2, 2, 2], max_per_class=2, seed=0).tolist()
+    [1, 2, 3, 6, 7]
+    """
+    labels = np.asarray(labels, dtype=np.int64).reshape(-1)
+    if int(max_per_class) < 1:
+        raise ValueError(f"max_per_class must be at least 1, got {max_per_class}")
+    keys = np.random.default_rng(seed).random(len(labels))
+    order = np.lexsort((keys, labels))  # by class, then by a random key
+    sorted_labels = labels[order]
+    starts = np.flatnonzero(np.r_[True, sorted_labels[1:] != sorted_labels[:-1]]) if len(labels) else np.zeros(0, int)
+    rank = np.arange(len(labels)) - np.repeat(starts, np.diff(np.r_[starts, len(labels)]))
+    return np.sort(order[rank < int(max_per_class)])
+
+
+def cap_images_per_class(dataset: LabelledImages, max_per_class: int, seed: int = 0) -> ItemSubset:
+    """At most ``max_per_class`` seeded-random images of each class of ``dataset``; labels,
+    classes and transform unchanged (see :func:`capped_indices`).
+
+    >>> from histlib.data.base import ArrayImageDataset
+    >>> data = ArrayImageDataset(np.zeros((6, 4, 4), np.uint8), [0, 0, 0, 0, 1, 1], ["a", "b"])
+    >>> capped = cap_images_per_class(data, 3)
+    >>> len(capped), np.bincount(capped.labels).tolist(), capped.classes
+    (5, [3, 2], ['a', 'b'])
+    """
+    return ItemSubset(dataset, capped_indices(dataset.labels, max_per_class, seed))

@@ -33,6 +33,7 @@ class TrainConfig:
     image_size: int = 224  # train crop / eval centre crop
     batch_size: int = 32
     images_per_class: int | None = None  # None: plain random sampling (the recipe)
+    max_images_per_class: int | None = None  # keep at most this many images per class (train and test)
     num_workers: int = 4
     # model
     backbone: str = "resnet50"

@@ -1,10 +1,10 @@
-"""split_classes / ClassSubset: class-disjoint, relabelled, seeded (a validation split)."""
+"""split_classes / ClassSubset: class-disjoint, relabelled, seeded (a validation split); per-class caps."""
 
 import numpy as np
 import pytest
 
 from histlib.data.base import ArrayImageDataset
-from histlib.data.splits import ClassSubset, split_classes
+from histlib.data.splits import ClassSubset, cap_images_per_class, split_classes
 
 
 def dataset(num_classes=10, per_class=3, transform=None):
@@ -48,3 +48,26 @@ def test_bad_fractions_and_classes():
         split_classes(dataset(num_classes=3), 0.1)
     with pytest.raises(ValueError):
         ClassSubset(dataset(), [10])
+
+
+def test_cap_images_per_class_keeps_a_seeded_random_k_of_each_class():
+    labels = np.repeat(np.arange(50), np.arange(1, 51))  # class c has c + 1 images
+    data = ArrayImageDataset(np.arange(len(labels), dtype=np.uint8)[:, None, None].repeat(2, 1).repeat(2, 2), labels,
+                             [f"c{k}" for k in range(50)])
+    capped = cap_images_per_class(data, 5, seed=3)
+    counts = np.bincount(capped.labels, minlength=50)
+    assert counts.tolist() == [min(c + 1, 5) for c in range(50)] and capped.classes == data.classes
+    assert np.array_equal(capped.labels, labels[capped.indices]) and np.all(np.diff(capped.indices) > 0)
+    image, label = capped[7]
+    assert label == labels[capped.indices[7]] and np.asarray(image)[0, 0, 0] == capped.indices[7] % 256
+    again = cap_images_per_class(data, 5, seed=3)
+    other = cap_images_per_class(data, 5, seed=4)
+    assert np.array_equal(capped.indices, again.indices) and not np.array_equal(capped.indices, other.indices)
+    # every image of a class is equally likely to be kept
+    kept = np.zeros(50)
+    for seed in range(200):
+        kept[cap_images_per_class(data, 5, seed=seed).indices[-5:] - (len(labels) - 50)] += 1
+    assert 4 < kept.min() and kept.max() < 38  # 200 draws of 5 of 50: 20 +/- 4.2 each
+    assert len(cap_images_per_class(data, 100)) == len(data)
+    with pytest.raises(ValueError, match="at least 1"):
+        cap_images_per_class(data, 0)
