@@ -29,7 +29,9 @@ from typing import Callable
 
 from .base import ArrayImageDataset, ImageFileDataset, LabelledImages
 from .published import BENCHMARKS, load_cars, load_cub, load_sop
-from .errors import DatasetError, DatasetFormatError, DatasetNotFoundError, UnreadableImageError
+from .errors import (
+    DatasetAccessError, DatasetError, DatasetFormatError, DatasetNotFoundError, EmptySplitError, UnreadableImageError,
+)
 from .fashion_mnist import load_fashion_mnist
 from .glyphs import load_glyphs
 from .samplers import make_sampler
@@ -40,7 +42,8 @@ __all__ = [
     "DATASETS", "load_dataset", "dataset_name",
     "LabelledImages", "ImageFileDataset", "ArrayImageDataset", "ClassSubset", "ItemSubset", "split_classes",
     "cap_images_per_class",
-    "DatasetError", "DatasetNotFoundError", "DatasetFormatError", "UnreadableImageError",
+    "DatasetError", "DatasetNotFoundError", "DatasetFormatError", "DatasetAccessError", "EmptySplitError",
+    "UnreadableImageError",
     "BENCHMARKS", "make_sampler", "transform_for",
 ]
 
@@ -86,6 +89,12 @@ def load_dataset(
     ``seed``, ``test_fraction``, ``min_font_fraction``, ``rebuild`` (see
     :func:`histlib.data.glyphs.load_glyphs`); for ``fashion-mnist`` ``download``. The
     benchmarks take none. Missing data raises :class:`DatasetNotFoundError` naming what was
-    expected where.
+    expected where, data that cannot be reached a :class:`DatasetAccessError`, and a split
+    without images an :class:`EmptySplitError` (all :class:`DatasetError`).
     """
-    return _LOADERS[dataset_name(name)](root, split, transform, **options)
+    key = dataset_name(name)
+    dataset = _LOADERS[key](root, split, transform, **options)
+    if len(dataset) == 0:
+        where = Path(root) / BENCHMARKS[key].folder if key in BENCHMARKS else Path(root)
+        raise EmptySplitError.of(key, split, where)
+    return dataset

@@ -15,6 +15,10 @@ same split can be read with train and eval transforms.
 from __future__ import annotations
 
 import copy
+import errno
+import os
+import stat
+from pathlib import Path
 from typing import Callable, Sequence
 
 import numpy as np
@@ -24,7 +28,8 @@ from torch.utils.data import Dataset
 from .errors import UnreadableImageError
 
 __all__ = [
-    "SPLITS", "LabelledImages", "ImageFileDataset", "ArrayImageDataset", "check_split", "relabel", "read_rgb_image",
+    "SPLITS", "LabelledImages", "ImageFileDataset", "ArrayImageDataset", "check_split", "relabel", "path_problem",
+    "read_rgb_image",
 ]
 
 SPLITS = ("train", "test")
@@ -59,6 +64,31 @@ def relabel(labels: Sequence[int] | np.ndarray, kept: Sequence[int] | np.ndarray
     new_label[kept] = np.arange(len(kept))
     rows = np.flatnonzero(new_label[labels] >= 0)
     return rows, new_label[labels[rows]]
+
+
+def path_problem(path: str | Path, kind: str = "file") -> str | None:
+    """None if ``path`` is a ``kind`` ("file" or "folder") that can be reached; else what is wrong:
+    "missing", "a broken symlink", "a symlink loop", "permission denied", "not a file", "not a folder".
+
+    Unlike ``Path.is_file`` (which raises PermissionError on Python 3.11 and calls a symlink loop
+    missing), every problem is an answer, never an exception.
+
+    >>> path_problem(__file__), path_problem(__file__, "folder"), path_problem("/no/such/file")
+    (None, 'not a folder', 'missing')
+    """
+    try:
+        mode = os.stat(path).st_mode
+    except (FileNotFoundError, NotADirectoryError):
+        return "a broken symlink" if os.path.islink(path) else "missing"
+    except PermissionError:
+        return "permission denied"
+    except OSError as error:
+        if error.errno == errno.ELOOP:
+            return "a symlink loop"
+        return f"{type(error).__name__}: {error.strerror or error}"
+    if kind == "folder":
+        return None if stat.S_ISDIR(mode) else "not a folder"
+    return None if stat.S_ISREG(mode) else "not a file"
 
 
 def read_rgb_image(path: str, dataset: str = "", root: str = "") -> Image.Image:

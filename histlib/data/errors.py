@@ -15,6 +15,8 @@ __all__ = [
     "DatasetError",
     "DatasetFormatError",
     "DatasetNotFoundError",
+    "DatasetAccessError",
+    "EmptySplitError",
     "UnreadableImageError",
 ]
 
@@ -38,8 +40,29 @@ class DatasetNotFoundError(DatasetError, FileNotFoundError):
     """
 
     @classmethod
-    def expected(cls, dataset: str, path: str | Path, what: str) -> "DatasetNotFoundError":
-        return cls(f"{dataset}: expected {path} ({what}), which does not exist; {README_HINT}", path)
+    def expected(cls, dataset: str, path: str | Path, what: str, problem: str = "does not exist") -> "DatasetNotFoundError":
+        return cls(f"{dataset}: expected {path} ({what}), which {problem}; {README_HINT}", path)
+
+
+class DatasetAccessError(DatasetError, OSError):
+    """A dataset file or folder exists but cannot be used: permission denied, a symlink loop.
+
+    >>> print(DatasetAccessError.at("cub", "data/CUB_200_2011/images", "the class folders", "permission denied"))
+    cub: cannot use data/CUB_200_2011/images (the class folders): permission denied; see data/README.md for where to get each dataset and the tree it must form
+    """
+
+    @classmethod
+    def at(cls, dataset: str, path: str | Path, what: str, problem: str) -> "DatasetAccessError":
+        return cls(f"{dataset}: cannot use {path} ({what}): {problem}; {README_HINT}", path)
+
+
+class EmptySplitError(DatasetError, ValueError):
+    """A split that holds no image: training or evaluating on it would fail later, less clearly."""
+
+    @classmethod
+    def of(cls, dataset: str, split: str, path: str | Path, why: str = "") -> "EmptySplitError":
+        because = f" ({why})" if why else ""
+        return cls(f"{dataset}: the {split} split under {path} has no images{because}; {README_HINT}", path)
 
 
 class DatasetFormatError(DatasetError, ValueError):

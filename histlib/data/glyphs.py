@@ -63,6 +63,7 @@ from typing import Callable, Iterable, Sequence
 import numpy as np
 
 from .base import ArrayImageDataset, check_split, relabel
+from .errors import EmptySplitError
 from .fonts import (
     RenderedSet, cached_render, default_font_files, digest, draw_char, drop_ambiguous, face_name,
     font_faces, is_drawn, missing_fonts_error, notdef_image, open_font,
@@ -346,9 +347,10 @@ def load_glyphs(
     needed = max(2, math.ceil(min_font_fraction * len(glyphs.fonts)))
     kept = np.array([k for k in wanted if per_class[k] >= needed], dtype=np.int64)
     if not len(kept):
-        raise ValueError(
-            f"glyphs: no {split} class is drawn by {needed} of the {len(glyphs.fonts)} fonts; "
-            "use more fonts or a lower min_font_fraction"
+        raise EmptySplitError.of(
+            "glyphs", split, root,
+            f"no {split} class is drawn by {needed} of the {len(glyphs.fonts)} fonts; use more fonts or a lower "
+            "min_font_fraction",
         )
     rows, labels = relabel(glyphs.class_index, kept)
     paths = [f"glyph:{glyphs.fonts[glyphs.font_index[i]]}/U+{int(glyphs.codepoints[i]):04X}" for i in rows]

@@ -36,8 +36,8 @@ from typing import Callable, Iterable
 import numpy as np
 from pytorch_metric_learning import datasets as pml_datasets
 
-from .base import ImageFileDataset, check_split
-from .errors import DatasetFormatError, DatasetNotFoundError
+from .base import ImageFileDataset, check_split, path_problem
+from .errors import DatasetAccessError, DatasetFormatError, DatasetNotFoundError
 
 __all__ = ["Benchmark", "BENCHMARKS", "CUB", "CARS", "SOP", "load_cub", "load_cars", "load_sop"]
 
@@ -75,32 +75,50 @@ BENCHMARKS = {b.name: b for b in (CUB, CARS, SOP)}
 # Checks shared by the three loaders
 
 
-def _require_folder(spec: Benchmark, path: Path, what: str) -> Path:
-    if not path.is_dir():
-        raise DatasetNotFoundError.expected(spec.name, path, what)
+def _require(spec: Benchmark, path: Path, kind: str, what: str) -> Path:
+    """``path`` if it is a reachable ``kind`` ("file" or "folder"); else a DatasetError naming it:
+    DatasetNotFoundError when it is missing (or of the other kind), DatasetAccessError when it
+    exists but cannot be used (permission denied, a symlink loop)."""
+    problem = path_problem(path, kind)
+    if problem in ("missing", "a broken symlink"):
+        raise DatasetNotFoundError.expected(spec.name, path, what, "does not exist" if problem == "missing" else f"is {problem}")
+    if problem in ("not a file", "not a folder"):
+        raise DatasetNotFoundError.expected(spec.name, path, what, f"is {problem}")
+    if problem is not None:
+        raise DatasetAccessError.at(spec.name, path, what, problem)
     return path
+
+
+def _require_folder(spec: Benchmark, path: Path, what: str) -> Path:
+    return _require(spec, path, "folder", what)
 
 
 def _dataset_folder(spec: Benchmark, root: Path, what: str) -> Path:
     """``root/<spec.folder>``; the error says so when ``root`` is that folder itself."""
     base = root / spec.folder
-    if not base.is_dir() and root.resolve().name == spec.folder:
+    if path_problem(base, "folder") is not None and root.resolve().name == spec.folder:
         what += f"; root should be the folder that contains {spec.folder}/, not {spec.folder}/ itself"
     return _require_folder(spec, base, what)
 
 
 def _require_file(spec: Benchmark, path: Path, what: str) -> Path:
-    if not path.is_file():
-        raise DatasetNotFoundError.expected(spec.name, path, what)
-    return path
+    return _require(spec, path, "file", what)
 
 
 def _require_image_folders(spec: Benchmark, paths: Iterable[str], what: str) -> None:
-    """Every folder the annotations put images in must exist (one stat per folder, not per file)."""
-    missing = sorted({str(Path(p).parent) for p in paths if not Path(p).parent.is_dir()})
-    if missing:
-        more = f" and {len(missing) - 1} more" if len(missing) > 1 else ""
-        raise DatasetNotFoundError.expected(spec.name, f"{missing[0]}{more}", what)
+    """Every folder the annotations put images in must be there and reachable (one stat per
+    folder, not per file); the first missing (or unreachable) one is named, with the count."""
+    problems = {}
+    for folder in sorted({str(Path(p).parent) for p in paths}):
+        problem = path_problem(folder, "folder")
+        if problem is not None:
+            problems[folder] = problem
+    if problems:
+        first, problem = next(iter(problems.items()))
+        more = f" and {len(problems) - 1} more" if len(problems) > 1 else ""
+        if problem in ("missing", "a broken symlink", "not a folder"):
+            raise DatasetNotFoundError.expected(spec.name, f"{first}{more}", what)
+        raise DatasetAccessError.at(spec.name, f"{first}{more}", what, problem)
 
 
 def _check_class_ids(spec: Benchmark, split: str, ids: Iterable[int], source: Path, exact: bool) -> None:
@@ -213,9 +231,10 @@ KAGGLE_FILES = ("names.csv", "anno_train.csv", "anno_test.csv")
 
 def cars_layout(base: Path) -> str:
     """``"official"`` (cars_annos.mat) or ``"kaggle"`` (names.csv, ...), detected from the files."""
-    if (base / "cars_annos.mat").is_file():
-        return "official"
-    if any((base / name).exists() for name in (*KAGGLE_FILES, "car_data")):
+    if path_problem(base / "cars_annos.mat") != "missing":
+        return "official"  # unreadable: _load_cars_official names the problem
+    if any(path_problem(base / name, "folder" if name == "car_data" else "file") != "missing"
+           for name in (*KAGGLE_FILES, "car_data")):
         return "kaggle"
     raise DatasetNotFoundError.expected(
         "cars", base / "cars_annos.mat",
@@ -254,7 +273,7 @@ def _read_cars_annos(path: Path) -> tuple[list[str], list[int], list[str]]:
 
 
 def _load_cars_official(root: Path, base: Path, split: str, transform) -> ImageFileDataset:
-    annos = base / "cars_annos.mat"
+    annos = _require_file(CARS, base / "cars_annos.mat", "the official annotations")
     _require_folder(CARS, base / "car_ims", "the folder car_ims.tgz unpacks to")
     relative, ids, names = _read_cars_annos(annos)
     _check_class_ids(CARS, "train", [i for i in ids if i < 99], annos, exact=False)

@@ -8,7 +8,9 @@ Command line (exit status 0 when nothing is wrong, 1 otherwise)::
 For a benchmark both splits are built (a missing folder or annotation file is reported with the
 same message the loader gives) and every listed image is opened and fully decoded, so truncated
 files are caught too; the counts are compared with the published ones. For the offline datasets
-(glyphs, fashion-mnist) both splits are built and their sizes reported.
+(glyphs, typefaces, kanji, fashion-mnist) both splits are built and their sizes reported. A split
+without images is an error. A file that cannot be reached is reported with the reason (missing, a
+broken symlink, a symlink loop, permission denied), never as a traceback.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ import numpy as np
 from PIL import Image
 
 from . import load_dataset
-from .base import SPLITS, ImageFileDataset
+from .base import SPLITS, ImageFileDataset, path_problem
 from .published import BENCHMARKS
 from .errors import DatasetError
 
@@ -68,12 +70,15 @@ class VerificationReport:
 
 
 def check_image(path: str, decode: bool = True) -> str | None:
-    """None if ``path`` is a readable image, else the reason ("missing", or PIL's error).
+    """None if ``path`` is a readable image, else the reason: "missing", or another
+    :func:`~histlib.data.base.path_problem` ("a symlink loop", "permission denied", ...), or the
+    decoder's error.
 
     ``decode`` False only parses the header (PIL ``verify``): faster, misses truncated data.
     """
-    if not Path(path).is_file():
-        return "missing"
+    problem = path_problem(path)
+    if problem is not None:
+        return problem
     try:
         with Image.open(path) as image:
             image.load() if decode else image.verify()
@@ -84,10 +89,14 @@ def check_image(path: str, decode: bool = True) -> str | None:
 
 def _split_notes(name: str, split: str, dataset) -> list[str]:
     notes = [f"{split}: {len(dataset):,} images of {dataset.num_classes:,} classes"]
+    counts = np.bincount(dataset.labels, minlength=dataset.num_classes)
+    if len(dataset):
+        notes.append(f"{split}: {len(dataset) / max(1, int((counts > 0).sum())):.1f} images per class "
+                     f"({int(counts[counts > 0].min())}-{int(counts.max())})")
     spec = BENCHMARKS.get(name)
     if spec is not None and len(dataset) != spec.images(split):
         notes.append(f"{split}: the published split has {spec.images(split):,} images; this copy lists {len(dataset):,}")
-    empty = int(np.sum(np.bincount(dataset.labels, minlength=dataset.num_classes) == 0))
+    empty = int(np.sum(counts == 0))
     if empty:
         notes.append(f"{split}: {empty:,} classes have no image")
     return notes

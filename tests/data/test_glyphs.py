@@ -178,12 +178,17 @@ def test_size_and_max_fonts_make_their_own_cache(small_root):
     assert len(list((root / "glyphs").glob("glyphs-24px-*-v1.npz"))) == 1
 
 
-def test_a_corrupt_cache_is_rendered_again(tmp_path):
-    fonts = lgc_fonts(2)
-    cache = g.glyph_cache_path(tmp_path, 16, fonts, None)
+def test_a_corrupt_or_truncated_cache_is_rendered_again(tmp_path):
+    files = lgc_fonts(2)
+    cache = g.glyph_cache_path(tmp_path, 16, files, None)
     cache.parent.mkdir(parents=True)
     cache.write_bytes(b"not a zip file")
-    assert len(load_dataset("glyphs", tmp_path, "train", size=16, fonts=fonts)) > 50
+    first = load_dataset("glyphs", tmp_path, "train", size=16, fonts=files)
+    assert len(first) > 50
+    data = cache.read_bytes()
+    cache.write_bytes(data[: len(data) // 2])  # a copy cut short (BadZipFile inside np.load)
+    again = load_dataset("glyphs", tmp_path, "train", size=16, fonts=files)
+    assert np.array_equal(again.images, first.images) and g.GlyphSet.load(cache) is not None  # written again
 
 
 def test_too_few_fonts_for_any_class_is_a_clear_error(tmp_path):

@@ -103,3 +103,77 @@ def test_unknown_name_is_a_usage_error(capsys):
     with pytest.raises(SystemExit) as exit:
         main(["mnist"])
     assert exit.value.code == 2 and "unknown dataset 'mnist'" in capsys.readouterr().err
+
+
+# ---------------------------------------------------------------------------------------------
+# Files that cannot be reached, empty splits (every problem a report line, never a traceback)
+
+
+def deny(monkeypatch, *denied):
+    """Make ``os.stat`` of ``denied`` paths fail as it does without permission (tests run as root,
+    which real permissions would not stop); everything else is stat'ed for real."""
+    import os
+
+    real_stat = os.stat
+    denied = {str(p) for p in denied}
+
+    def stat(path, *args, **kwargs):
+        if str(path) in denied:
+            raise PermissionError(13, "Permission denied", str(path))
+        return real_stat(path, *args, **kwargs)
+
+    monkeypatch.setattr(os, "stat", stat)
+
+
+def test_an_unreadable_class_folder_is_a_dataset_error_naming_it(tmp_path, monkeypatch):
+    from histlib.data import DatasetAccessError, DatasetError, load_dataset
+
+    base = fx.make_cub(tmp_path, {1: ["RGB"], 101: ["RGB"], 200: ["RGB"]})
+    folder = base / "images" / "101.Bird_101"
+    deny(monkeypatch, folder)
+    with pytest.raises(DatasetAccessError) as error:
+        load_dataset("cub", tmp_path, "test")
+    assert isinstance(error.value, DatasetError) and error.value.path == str(folder)
+    assert "permission denied" in str(error.value) and str(folder) in str(error.value)
+    report = verify_dataset("cub", tmp_path)
+    assert not report.ok and any(str(folder) in e and "permission denied" in e for e in report.errors)
+    assert load_dataset("cub", tmp_path, "train")  # the other split is fine
+
+
+def test_an_unreadable_image_is_listed_with_the_reason(tmp_path, monkeypatch, capsys):
+    base = fx.make_cub(tmp_path, {1: ["RGB"], 200: ["RGB"]})
+    image = base / "images" / "001.Bird_1" / "Bird_1_0000.jpg"
+    deny(monkeypatch, image)
+    assert check_image(str(image)) == "permission denied"
+    assert main(["cub", "--root", str(tmp_path)]) == 1
+    out = capsys.readouterr().out
+    assert f"{image}: permission denied" in out and "missing files" not in out
+
+
+def test_a_symlink_loop_is_reported_as_a_loop(tmp_path):
+    base = fx.make_cub(tmp_path, {1: ["RGB"], 200: ["RGB", "RGB"]})
+    folder = base / "images" / "200.Bird_200"
+    image = folder / "Bird_200_0001.jpg"
+    image.unlink()
+    image.symlink_to(folder / "loop.jpg")
+    (folder / "loop.jpg").symlink_to(image)
+    dangling = folder / "Bird_200_0000.jpg"
+    dangling.unlink()
+    dangling.symlink_to(folder / "gone.jpg")
+    report = verify_dataset("cub", tmp_path)
+    assert dict(report.unreadable) == {str(image): "a symlink loop", str(dangling): "a broken symlink"}
+    assert report.missing == [] and not report.ok
+
+
+def test_an_empty_split_is_refused_and_verify_fails(tmp_path):
+    from histlib.data import EmptySplitError, load_dataset
+
+    fx.make_cub(tmp_path, {1: ["RGB"], 2: ["RGB"]})  # no image of the test classes 101-200
+    assert len(load_dataset("cub", tmp_path, "train")) == 2
+    with pytest.raises(EmptySplitError) as error:
+        load_dataset("cub", tmp_path, "test")
+    message = str(error.value)
+    assert "test split" in message and str(tmp_path / "CUB_200_2011") in message
+    report = verify_dataset("cub", tmp_path)
+    assert not report.ok and any("test split" in e and "no images" in e for e in report.errors)
+    assert str(report).endswith("FAILED: 1 problem(s)")
