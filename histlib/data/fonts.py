@@ -49,7 +49,7 @@ __all__ = [
     "PACKAGE_LIST", "FONT_SUFFIXES", "FONT_FOLDERS", "MIN_INK", "NOTDEF_PROBE",
     "packages_for", "font_packages", "debian_font_files", "folder_font_files", "default_font_files",
     "font_faces", "face_name", "open_font", "draw_char", "notdef_image", "is_drawn", "drop_ambiguous",
-    "digest", "RenderedSet", "cached_render", "missing_fonts_error",
+    "digest", "pairwise_mad", "connected_groups", "RenderedSet", "cached_render", "missing_fonts_error",
 ]
 
 PACKAGE_LIST = Path(__file__).with_name("debian-packages.txt")
@@ -211,6 +211,68 @@ def digest(*arrays: np.ndarray) -> bytes:
     for array in arrays:
         h.update(np.ascontiguousarray(array).tobytes())
     return h.digest()
+
+
+def pairwise_mad(images: np.ndarray, present: np.ndarray, limit: float, min_common: int = 1) -> np.ndarray:
+    """Mean absolute pixel difference between every two fonts over the characters both draw.
+
+    ``images``: (F, K, S, S) uint8, character k of font f; ``present``: (F, K) bool. Returns an
+    (F, F) float64 matrix of the mean of ``|a - b| / 255`` over the pixels of the characters both
+    fonts draw, exact wherever it is below ``limit``; elsewhere (and on the diagonal, and for
+    pairs with fewer than ``min_common`` shared characters) +inf. The mean squared difference,
+    which never exceeds the mean absolute one for pixels in [0, 1], is computed first with
+    matrix products and only pairs where it is below ``limit`` are measured exactly.
+
+    >>> a = np.zeros((3, 2, 4, 4), np.uint8); a[1, :, 0, 0] = 255; a[2] = 255
+    >>> pairwise_mad(a, np.ones((3, 2), bool), limit=0.1).round(4).tolist()
+    [[inf, 0.0625, inf], [0.0625, inf, inf], [inf, inf, inf]]
+    """
+    n_fonts, n_chars = present.shape
+    flat = images.reshape(n_fonts, n_chars, -1)
+    pixels = flat.shape[-1]
+    sq = np.zeros((n_fonts, n_fonts))
+    common = np.zeros((n_fonts, n_fonts))
+    for k in range(n_chars):
+        rows = np.flatnonzero(present[:, k])
+        if len(rows) < 2:
+            continue
+        x = flat[rows, k].astype(np.float32) / 255
+        norms = (x * x).sum(1)
+        block = norms[:, None] + norms[None, :] - 2 * (x @ x.T)
+        sq[np.ix_(rows, rows)] += np.maximum(block, 0)
+        common[np.ix_(rows, rows)] += 1
+    mse = sq / np.maximum(common, 1) / pixels
+    out = np.full((n_fonts, n_fonts), np.inf)
+    for i, j in zip(*np.nonzero(np.triu(mse < limit, 1) & (common >= max(1, min_common)))):
+        both = present[i] & present[j]
+        mad = np.abs(flat[i, both].astype(np.int16) - flat[j, both]).mean() / 255
+        if mad < limit:
+            out[i, j] = out[j, i] = mad
+    return out
+
+
+def connected_groups(n: int, pairs: Iterable[tuple[int, int]]) -> np.ndarray:
+    """(n,) group index of each of ``n`` items linked by ``pairs`` (union-find); groups are
+    numbered 0.. in the order of their first (lowest-index) member.
+
+    >>> connected_groups(5, [(3, 1), (4, 3)]).tolist()
+    [0, 1, 2, 1, 1]
+    """
+    parent = list(range(n))
+
+    def root(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    for i, j in pairs:
+        a, b = root(int(i)), root(int(j))
+        if a != b:
+            parent[max(a, b)] = min(a, b)
+    roots = [root(i) for i in range(n)]
+    number = {r: k for k, r in enumerate(dict.fromkeys(roots))}
+    return np.array([number[r] for r in roots], dtype=np.int64)
 
 
 # ---------------------------------------------------------------------------------------------
