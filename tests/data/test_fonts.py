@@ -22,10 +22,11 @@ def test_the_package_list_ships_inside_the_package():
     everything = fonts.packages_for()
     assert "dataset-fashion-mnist" in everything and len(set(everything)) == len(everything)
     assert fonts.packages_for("fashion-mnist") == ["dataset-fashion-mnist"]
-    for dataset in ("glyphs", "typefaces"):
+    for dataset in ("glyphs", "typefaces", "kanji"):
         assert fonts.font_packages(dataset), dataset
     assert fonts.font_packages("glyphs") == fonts.font_packages("typefaces")
-    assert set(fonts.font_packages("glyphs")) | {"dataset-fashion-mnist"} == set(everything)
+    assert set(fonts.font_packages("glyphs")) | set(fonts.font_packages("kanji")) | {"dataset-fashion-mnist"} == set(everything)
+    assert not set(fonts.font_packages("glyphs")) & set(fonts.font_packages("kanji"))
 
 
 def test_sections_name_the_datasets_of_the_packages_that_follow(tmp_path):
