@@ -1,4 +1,4 @@
-"""Datasets: the three benchmarks in their published layouts and two offline datasets.
+"""Datasets: the three benchmarks in their published layouts, their offline stand-ins, Fashion-MNIST.
 
 ``load_dataset(name, root="data", split="train", transform=None, **options)`` returns a torch
 ``Dataset`` of ``(image, label)`` with ``.paths``, ``.labels`` (0-based, contiguous within the
@@ -10,16 +10,20 @@ name            what                                                    module
 cub             CUB-200-2011, ``root/CUB_200_2011/``                    ``published``
 cars            Cars-196, ``root/cars196/`` (official or Kaggle layout) ``published``
 sop             Stanford Online Products, ``root/Stanford_Online_Products/`` ``published``
-glyphs          characters x fonts, rendered offline (demo default)    ``glyphs``
+glyphs          characters x fonts, rendered offline; stands in for CUB ``glyphs``
+typefaces       typefaces x characters, rendered; stands in for Cars    ``typefaces``
+kanji           CJK ideographs x CJK fonts, rendered; stands in for SOP ``kanji``
 fashion-mnist   Fashion-MNIST, 5/5 class split                          ``fashion_mnist``
 =============== ======================================================= ========================
 
 Every split is class-disjoint (test classes are never seen in training). Where to get each
-dataset and the tree it must form: data/README.md. Other modules: ``transforms`` (ResNet and
-BN-Inception recipes, small-image transforms), ``samplers`` (random or m-per-class batches),
-``splits`` (a seeded class-disjoint split, e.g. validation classes held out of training, and
-``cap_images_per_class``),
-``verify`` (``python -m histlib.data.verify NAME`` lists missing and unreadable files).
+dataset and the tree it must form, and the stand-ins' statistics next to the benchmarks':
+data/README.md. The rendered datasets share ``fonts`` (the fonts of the Debian packages listed
+in ``debian-packages.txt``, drawing, missing glyphs, the render cache). Other modules:
+``transforms`` (ResNet and BN-Inception recipes, small-image transforms), ``samplers`` (random
+or m-per-class batches), ``splits`` (a seeded class-disjoint split, e.g. validation classes held
+out of training, and ``cap_images_per_class``), ``verify`` (``python -m histlib.data.verify
+NAME`` lists missing and unreadable files).
 """
 
 from __future__ import annotations
@@ -34,6 +38,8 @@ from .errors import (
 )
 from .fashion_mnist import load_fashion_mnist
 from .glyphs import load_glyphs
+from .kanji import load_kanji
+from .typefaces import load_typefaces
 from .samplers import make_sampler
 from .splits import ClassSubset, ItemSubset, cap_images_per_class, split_classes
 from .transforms import transform_for
@@ -52,6 +58,8 @@ _LOADERS: dict[str, Callable[..., LabelledImages]] = {
     "cars": load_cars,
     "sop": load_sop,
     "glyphs": load_glyphs,
+    "typefaces": load_typefaces,
+    "kanji": load_kanji,
     "fashion-mnist": load_fashion_mnist,
 }
 DATASETS = tuple(_LOADERS)
@@ -87,8 +95,11 @@ def load_dataset(
 
     ``options`` go to the dataset's loader: for ``glyphs`` ``size``, ``max_fonts``, ``fonts``,
     ``seed``, ``test_fraction``, ``min_font_fraction``, ``rebuild`` (see
-    :func:`histlib.data.glyphs.load_glyphs`); for ``fashion-mnist`` ``download``. The
-    benchmarks take none. Missing data raises :class:`DatasetNotFoundError` naming what was
+    :func:`histlib.data.glyphs.load_glyphs`); ``typefaces`` and ``kanji`` take ``size``,
+    ``fonts``, ``max_fonts``, ``seed``, ``test_fraction``, ``max_per_class``, ``rebuild`` (and
+    kanji ``block``, ``min_font_fraction``; see :func:`~histlib.data.typefaces.load_typefaces`,
+    :func:`~histlib.data.kanji.load_kanji`); ``fashion-mnist`` ``download``. The benchmarks
+    take none. Missing data raises :class:`DatasetNotFoundError` naming what was
     expected where, data that cannot be reached a :class:`DatasetAccessError`, and a split
     without images an :class:`EmptySplitError` (all :class:`DatasetError`).
     """

@@ -7,11 +7,12 @@ All take an RGB PIL image (what every histlib dataset returns) and give a float 
   Specification section 2: size 224, resize 256.
 - ``bn_inception_transform``: the same geometry, then BGR channel order, 0-255 range, mean
   (104, 117, 128) and std 1, as BN-Inception checkpoints expect.
-- ``small_transform``: for the 32x32 glyphs and 28x28 Fashion-MNIST images: train a small random
-  shift and scale (no crop that could cut a stroke off), optionally a flip; to ``channels``
-  (1 or 3) equal channels; values mapped from [0, 1] to [-1, 1]. Characters must not be
-  flipped ("b" would become "d"), so ``flip`` is False for glyphs and True for Fashion-MNIST
-  (``transform_for`` chooses).
+- ``small_transform``: for the small rendered datasets (glyphs, typefaces, kanji; 32x32) and
+  28x28 Fashion-MNIST: train a small random shift and scale (no crop that could cut a stroke
+  off), optionally a flip; to ``channels`` (1 or 3) equal channels; values mapped from [0, 1] to
+  [-1, 1]. Characters must not be flipped ("b" would become "d", and a mirrored ideograph is
+  another shape or none), so ``flip`` is False for the rendered datasets and True for
+  Fashion-MNIST (``transform_for`` chooses).
 
 Every class here is picklable, so DataLoader workers can use them on every platform.
 """
@@ -95,13 +96,17 @@ def small_transform(train: bool, size: int | None = None, channels: int = 1, fli
     return T.Compose(steps)
 
 
-def transform_for(name: str, train: bool, style: str = "resnet", size: int | None = None, channels: int = 1) -> T.Compose:
-    """The usual transform for dataset ``name`` ("cub", "cars", "sop", "glyphs", "fashion-mnist").
+RENDERED = ("glyphs", "typefaces", "kanji")  # drawn from fonts: never flipped
 
-    Benchmarks: ``style`` "resnet" or "bn-inception" at ``size`` (default 224). Glyphs and
-    Fashion-MNIST: ``small_transform`` with ``channels``, flipping only Fashion-MNIST.
+
+def transform_for(name: str, train: bool, style: str = "resnet", size: int | None = None, channels: int = 1) -> T.Compose:
+    """The usual transform for dataset ``name`` ("cub", "cars", "sop", "glyphs", "typefaces",
+    "kanji", "fashion-mnist").
+
+    Benchmarks: ``style`` "resnet" or "bn-inception" at ``size`` (default 224). The rendered
+    datasets and Fashion-MNIST: ``small_transform`` with ``channels``, flipping only Fashion-MNIST.
     """
-    if name in ("glyphs", "fashion-mnist"):
+    if name in (*RENDERED, "fashion-mnist"):
         return small_transform(train, size, channels, flip=name == "fashion-mnist")
     if name not in ("cub", "cars", "sop"):
         raise ValueError(f"unknown dataset {name!r}")

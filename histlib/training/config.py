@@ -89,7 +89,7 @@ class TrainConfig:
 
 _COMMON = TrainConfig()
 
-#: The published recipes (ResNet-50, D = 512) and the CPU small mode on the offline glyphs.
+#: The published recipes (ResNet-50, D = 512) and the CPU small mode on the offline stand-ins.
 RECIPES: dict[str, TrainConfig] = {
     "cub": replace(
         _COMMON, dataset="cub", tau=32.0, alpha=1.1, epochs=40, lr=1.2e-4, lr_ds=1e-1,
@@ -115,6 +115,14 @@ RECIPES: dict[str, TrainConfig] = {
         output_dir="runs/glyphs",
     ),
 }
+# The other offline stand-ins (data/README.md): the glyphs budget, the benchmark's tau and alpha.
+RECIPES["typefaces"] = replace(  # for Cars-196: typefaces as classes, fine-grained style
+    RECIPES["glyphs"], dataset="typefaces", tau=32.0, alpha=0.9, output_dir="runs/typefaces",
+)
+RECIPES["kanji"] = replace(  # for SOP: thousands of classes, SOP's ~5 images per class
+    RECIPES["glyphs"], dataset="kanji", tau=16.0, alpha=2.0, eval_ks=(1, 10, 100, 1000),
+    max_images_per_class=5, output_dir="runs/kanji",
+)
 
 
 def get_config(name: str, **overrides: Any) -> TrainConfig:

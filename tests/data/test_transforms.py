@@ -54,11 +54,12 @@ def test_small_transform_channels_range_and_size():
         small_transform(train=False, channels=2)
 
 
-def test_glyphs_are_never_flipped_fashion_mnist_may_be():
+def test_rendered_characters_are_never_flipped_fashion_mnist_may_be():
     def has_flip(transform):
         return any(isinstance(t, T.RandomHorizontalFlip) for t in transform.transforms)
 
-    assert not has_flip(transform_for("glyphs", train=True))
+    for name in ("glyphs", "typefaces", "kanji"):
+        assert not has_flip(transform_for(name, train=True)), name
     assert has_flip(transform_for("fashion-mnist", train=True))
     assert not has_flip(transform_for("fashion-mnist", train=False))
 
