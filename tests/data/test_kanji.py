@@ -124,3 +124,12 @@ def test_without_cjk_fonts_the_error_says_what_to_install(tmp_path):
     message = str(error.value)
     assert "fonts that draw CJK ideographs" in message and "fonts-ipafont-gothic" in message
     assert "apt-get install" in message and "data/README.md" in message
+
+
+def test_verify_reports_both_splits(few):
+    from histlib.data.verify import verify_dataset
+
+    root, files = few
+    report = verify_dataset("kanji", root, fonts=files, block=BLOCK, max_per_class=3)
+    assert report.ok and report.checked == 0
+    assert any(note.startswith("train: 3.0 images per class") for note in report.notes)

@@ -132,3 +132,11 @@ def test_without_fonts_the_error_says_what_to_install(tmp_path):
         load_dataset("typefaces", tmp_path, "train", fonts=[BUNDLED / "DejaVuSans.ttf"])
     message = str(error.value)
     assert "at least 2 usable fonts" in message and "apt-get install --no-install-recommends fonts-dejavu-core" in message
+
+
+def test_verify_reports_both_splits(small):
+    from histlib.data.verify import verify_dataset
+
+    root, files = small
+    report = verify_dataset("typefaces", root, fonts=files)
+    assert report.ok and any(note.startswith("test: ") and "images of" in note for note in report.notes)
