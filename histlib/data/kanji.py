@@ -175,8 +175,8 @@ def render_kanji(
 
     Fonts are drawn from the smallest character set (on the probe) to the largest, and a
     character stops being drawn as soon as too many fonts have missed it to reach the fraction,
-    so after the first few fonts only the candidates are drawn (about 4x faster than drawing the
-    whole block with every font) and only their images are held in memory.
+    so after the first few fonts only the few thousand candidates are drawn, not the whole block,
+    and only their images are held in memory.
     """
     start = time.perf_counter()
     fonts = _kept_fonts(font_files, size, max_fonts)
@@ -193,7 +193,7 @@ def render_kanji(
             distinct = kept.setdefault(int(i), {})
             key = images[j].tobytes()
             if drawn[j] and key not in distinct:
-                distinct[key] = (f, images[j])
+                distinct[key] = (f, images[j].copy())  # a copy: a view would keep the font's whole array
                 continue
             misses[i] += 1
             if misses[i] > len(fonts) - needed:
