@@ -43,6 +43,7 @@ from typing import Callable, ClassVar, Iterable, Sequence, TypeVar
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
+from .base import path_problem
 from .errors import DatasetNotFoundError
 
 __all__ = [
@@ -95,7 +96,7 @@ def font_packages(dataset: str, list_file: str | Path = PACKAGE_LIST) -> list[st
 
 
 def _is_font(path: Path) -> bool:
-    return path.suffix.lower() in FONT_SUFFIXES and path.is_file()
+    return path.suffix.lower() in FONT_SUFFIXES and path_problem(path) is None  # unreadable: not a font here
 
 
 def debian_font_files(packages: Sequence[str]) -> list[Path]:
@@ -111,7 +112,7 @@ def folder_font_files(folders: Iterable[str | Path] | None = None) -> list[Path]
     found = set()
     for folder in FONT_FOLDERS if folders is None else folders:
         folder = Path(folder).expanduser()
-        if folder.is_dir():
+        if path_problem(folder, "folder") is None:
             found.update(p for p in folder.rglob("*") if _is_font(p))
     return sorted(found)
 

@@ -165,3 +165,20 @@ def test_an_unwritable_cache_warns_and_still_returns_the_render(tmp_path):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         fonts.cached_render(tmp_path / "ok.npz", fonts.RenderedSet, small_set)
+
+
+def test_unreadable_font_files_and_folders_are_skipped(monkeypatch, tmp_path):
+    import os
+
+    (tmp_path / "ok").mkdir()
+    (tmp_path / "ok" / "A.ttf").write_bytes(b"x")
+    (tmp_path / "ok" / "B.ttf").write_bytes(b"x")
+    real_stat = os.stat
+
+    def stat(path, *args, **kwargs):  # tests run as root: deny at the seam instead of chmod
+        if str(path) in (str(tmp_path / "ok" / "B.ttf"), str(tmp_path / "locked")):
+            raise PermissionError(13, "Permission denied", str(path))
+        return real_stat(path, *args, **kwargs)
+
+    monkeypatch.setattr(os, "stat", stat)
+    assert fonts.folder_font_files([tmp_path, tmp_path / "locked"]) == [tmp_path / "ok" / "A.ttf"]
