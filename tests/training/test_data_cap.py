@@ -19,5 +19,6 @@ def test_max_images_per_class_caps_train_and_test_before_the_validation_split(tm
     again = build_data(get_config("glyphs", dataset="fashion-mnist", data_root=str(tmp_path), image_size=28,
                                   seed=7, **overrides))
     assert data.test.paths == again.test.paths  # the capped subset does not depend on the run's seed
-    uncapped = build_data(get_config("glyphs", dataset="fashion-mnist", data_root=str(tmp_path), image_size=28))
+    uncapped = build_data(get_config("glyphs", dataset="fashion-mnist", data_root=str(tmp_path), image_size=28,
+                                     max_images_per_class=None))
     assert len(uncapped.test) == 5 * 16
