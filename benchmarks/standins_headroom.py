@@ -8,8 +8,10 @@ trained with the stand-in's recipe (``histlib.training.RECIPES``: the small CNN,
 tau / alpha, model selection on validation classes held out of training).
 
     python benchmarks/standins_headroom.py                                  # 3 seeds, the recipes' budget
-    python benchmarks/standins_headroom.py --set epochs=4 max_steps_per_epoch=100
+    python benchmarks/standins_headroom.py --set epochs=4 max_steps_per_epoch=100 glyphs:max_images_per_class=40
     python benchmarks/standins_headroom.py --datasets kanji --seeds 1 2
+
+``--set KEY=VALUE`` overrides every recipe, ``--set NAME:KEY=VALUE`` only the recipe ``NAME``.
 """
 
 from __future__ import annotations
@@ -94,10 +96,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--datasets", nargs="+", default=["glyphs", "typefaces", "kanji"])
     parser.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3])
-    parser.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE", help="overrides of every recipe")
+    parser.add_argument("--set", nargs="*", default=[], metavar="[NAME:]KEY=VALUE",
+                        help="overrides of every recipe, or of recipe NAME only")
     args = parser.parse_args()
-    overrides = parse_overrides(args.set)
     for name in args.datasets:
+        overrides = parse_overrides([item.split(":", 1)[-1] for item in args.set
+                                     if ":" not in item.split("=", 1)[0] or item.startswith(f"{name}:")])
         results = {"untrained": [], "ProxyAnchorLoss": [], "HISTLoss": []}
         seconds = {"ProxyAnchorLoss": [], "HISTLoss": []}
         with tempfile.TemporaryDirectory() as tmp:
