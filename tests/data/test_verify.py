@@ -109,16 +109,18 @@ def test_unknown_name_is_a_usage_error(capsys):
 # Files that cannot be reached, empty splits (every problem a report line, never a traceback)
 
 
-def deny(monkeypatch, *denied):
-    """Make ``os.stat`` of ``denied`` paths fail as it does without permission (tests run as root,
-    which real permissions would not stop); everything else is stat'ed for real."""
+def deny(monkeypatch, *denied, inside=()):
+    """Make ``os.stat`` of ``denied`` paths, and of every path inside the ``inside`` folders (what
+    ``chmod 000 folder`` does), fail as it does without permission: tests run as root, which real
+    permissions would not stop. Everything else is stat'ed for real."""
     import os
 
     real_stat = os.stat
     denied = {str(p) for p in denied}
+    prefixes = tuple(str(folder) + os.sep for folder in inside)
 
     def stat(path, *args, **kwargs):
-        if str(path) in denied:
+        if str(path) in denied or (prefixes and str(path).startswith(prefixes)):
             raise PermissionError(13, "Permission denied", str(path))
         return real_stat(path, *args, **kwargs)
 
@@ -177,3 +179,33 @@ def test_an_empty_split_is_refused_and_verify_fails(tmp_path):
     report = verify_dataset("cub", tmp_path)
     assert not report.ok and any("test split" in e and "no images" in e for e in report.errors)
     assert str(report).endswith("FAILED: 1 problem(s)")
+
+
+def test_a_class_folder_without_permissions_lists_its_images(tmp_path, monkeypatch):
+    from histlib.data import UnreadableImageError, load_dataset
+
+    base = fx.make_cub(tmp_path, {1: ["RGB"], 101: ["RGB", "RGB"], 200: ["RGB"]})
+    folder = base / "images" / "101.Bird_101"
+    deny(monkeypatch, inside=[folder])  # the folder itself can be stat'ed, nothing in it
+    report = verify_dataset("cub", tmp_path)
+    assert sorted(dict(report.unreadable).items()) == [
+        (str(folder / f"Bird_101_000{k}.jpg"), "permission denied") for k in (0, 1)
+    ]
+    assert report.missing == [] and not report.errors
+    test = load_dataset("cub", tmp_path, "test")
+    monkeypatch.setattr("builtins.open", _denied_open(folder))
+    with pytest.raises(UnreadableImageError, match="Bird_101_0000.jpg"):
+        test[0]
+
+
+def _denied_open(folder):
+    import builtins
+
+    real_open = builtins.open
+
+    def opener(file, *args, **kwargs):
+        if str(file).startswith(str(folder)):
+            raise PermissionError(13, "Permission denied", str(file))
+        return real_open(file, *args, **kwargs)
+
+    return opener
