@@ -32,12 +32,13 @@ from .errors import DatasetError, DatasetFormatError, DatasetNotFoundError, Unre
 from .fashion_mnist import load_fashion_mnist
 from .glyphs import load_glyphs
 from .samplers import make_sampler
-from .splits import ClassSubset, split_classes
+from .splits import ClassSubset, IndexSubset, cap_images_per_class, split_classes
 from .transforms import transform_for
 
 __all__ = [
     "DATASETS", "load_dataset", "dataset_name",
-    "LabelledImages", "ImageFileDataset", "ArrayImageDataset", "ClassSubset", "split_classes",
+    "LabelledImages", "ImageFileDataset", "ArrayImageDataset", "ClassSubset", "IndexSubset", "split_classes",
+    "cap_images_per_class",
     "DatasetError", "DatasetNotFoundError", "DatasetFormatError", "UnreadableImageError",
     "BENCHMARKS", "make_sampler", "transform_for",
 ]

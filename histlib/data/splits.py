@@ -74,3 +74,35 @@ def split_classes(
     if not 0 < first < dataset.num_classes:
         raise ValueError(f"fraction {fraction} of {dataset.num_classes} classes leaves one side empty")
     return ClassSubset(dataset, order[:first]), ClassSubset(dataset, order[first:])
+
+
+class IndexSubset(LabelledImages):
+    """The items ``indices`` of ``dataset`` (ascending), labels and classes unchanged."""
+
+    def __init__(self, dataset: LabelledImages, indices: Sequence[int]):
+        self.indices = np.asarray(indices, dtype=np.int64)
+        self.dataset = dataset
+        super().__init__(
+            paths=[dataset.paths[i] for i in self.indices], labels=dataset.labels[self.indices],
+            classes=dataset.classes, transform=dataset.transform, name=dataset.name,
+            split=dataset.split, root=dataset.root,
+        )
+
+    def load_image(self, index: int) -> Image.Image:
+        return self.dataset.load_image(int(self.indices[index]))
+
+
+def cap_images_per_class(dataset: LabelledImages, max_per_class: int, seed: int = 0) -> IndexSubset:
+    """At most ``max_per_class`` images of each class, drawn with ``seed``; labels unchanged.
+
+    >>> import numpy as np
+    >>> from histlib.data.base import ArrayImageDataset
+    >>> data = ArrayImageDataset(np.zeros((5, 4, 4), np.uint8), [0, 0, 0, 1, 1], ["a", "b"])
+    >>> cap_images_per_class(data, 2).labels.tolist()
+    [0, 0, 1, 1]
+    """
+    if max_per_class < 1:
+        raise ValueError(f"max_per_class must be >= 1, got {max_per_class}")
+    rng = np.random.default_rng(seed)
+    kept = [rng.permutation(np.flatnonzero(dataset.labels == c))[:max_per_class] for c in range(dataset.num_classes)]
+    return IndexSubset(dataset, np.sort(np.concatenate(kept)) if kept else np.zeros(0, np.int64))
