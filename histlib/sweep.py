@@ -2,7 +2,7 @@
 
     python -m histlib.sweep lambda_s                 # run (or finish) the grid, write results/lambda_s.csv
     python -m histlib.sweep --list                   # the grids, their questions and sizes
-    python -m histlib.sweep all                      # every grid, in the order of GRIDS
+    python -m histlib.sweep all                      # every analysis grid, in the order of GRIDS
 
 Grids are data (:data:`histlib.training.grids.GRIDS`). Each run is keyed by the fingerprint of its
 full config: a run already in the table is skipped, an interrupted one resumes from its checkpoint
@@ -210,7 +210,7 @@ def main(argv: list[str] | None = None) -> int:
             size = "derived" if grid.derive_from else f"{len(grid.points)} points"
             print(f"{grid.name:<14} {size} x {len(grid.seeds)} seeds  {grid.question}")
         return 0
-    names = list(GRIDS) if args.grids == ["all"] else args.grids
+    names = [name for name, grid in GRIDS.items() if grid.analysis] if args.grids == ["all"] else args.grids
     unknown = [name for name in names if name not in GRIDS]
     if unknown:
         parser.error(f"unknown grid(s) {unknown}; choose from {', '.join(GRIDS)} or 'all'")

@@ -35,6 +35,7 @@ class Grid:
     seeds: tuple[int, ...] = (1, 2, 3)
     fixed: dict = field(default_factory=dict)
     derive_from: str | None = None  # a tuning grid whose best configuration per loss is re-run
+    analysis: bool = True  # False: a machinery check, not part of ``python -m histlib.sweep all``
     metric: str = "val_map@r"  # what the derived grid ranks the tuning runs by
 
     def points_for(self, results: Path) -> tuple[dict, ...]:
@@ -99,5 +100,5 @@ GRIDS: dict[str, Grid] = {grid.name: grid for grid in (
          "glyphs", seeds=(1, 2, 3, 4, 5), fixed=dict(SWEEP_BUDGET), derive_from="tuning"),
     Grid("ci", "A tiny grid that checks the sweep machinery (CI; not an experiment)", "glyphs",
          ({"lambda_s": 0.0}, {"lambda_s": 1.0}), seeds=(1, 2),
-         fixed={"epochs": 1, "max_steps_per_epoch": 2, "test_every_epoch": False}),
+         fixed={"epochs": 1, "max_steps_per_epoch": 2, "test_every_epoch": False}, analysis=False),
 )}
