@@ -6,7 +6,7 @@
 
 Grids are data (:data:`histlib.training.grids.GRIDS`). Each run is keyed by the fingerprint of its
 full config: a run already in the table is skipped, an interrupted one resumes from its checkpoint
-(load-or-train under ``runs/sweeps/<grid>/<fingerprint>``), and the table is rewritten after every
+(load-or-train under ``runs/sweeps/<fingerprint>``, shared by the grids), and the table is rewritten after every
 run, so an interruption loses at most the run in progress. Each table row holds every varied
 setting, the seed, the metrics of the unseen test classes, the validation score and epoch that
 selected the model, the wall time, the histlib commit and the machine; ``<grid>_curves.csv``
@@ -28,7 +28,7 @@ from pathlib import Path
 
 import torch
 
-from .training import FitResult, TrainConfig, config_fingerprint, get_config, load_or_train
+from .training import FitResult, RunFolder, RunInUseError, TrainConfig, config_fingerprint, get_config, load_or_train
 from .training.grids import GRIDS, Grid
 from .training.runs import atomic_write_bytes
 
@@ -46,7 +46,7 @@ class SweepRun:
         values = {**grid.fixed, **point, "seed": seed}
         provisional = get_config(grid.base, **values)
         self.fingerprint = config_fingerprint(provisional)
-        self.config = get_config(grid.base, **values, output_dir=str(runs_root / grid.name / self.fingerprint))
+        self.config = get_config(grid.base, **values, output_dir=str(runs_root / self.fingerprint))
         self.point, self.seed, self.grid = point, seed, grid
 
     @property
@@ -160,6 +160,10 @@ def _known_outcomes(results: Path) -> tuple[dict[str, dict], dict[str, list[dict
     return outcomes, curves
 
 
+def _in_use(run: SweepRun) -> bool:
+    return RunFolder(run.config.output_dir).holder() is not None
+
+
 def run_sweep(grid: Grid, results: Path, runs_root: Path, seeds: Iterable[int] | None = None,
               report: Callable[[str], None] = print, train: Callable[[TrainConfig], FitResult] | None = None) -> Path:
     """Run every missing run of ``grid``; returns the table's path (``results/<grid>.csv``)."""
@@ -173,15 +177,24 @@ def run_sweep(grid: Grid, results: Path, runs_root: Path, seeds: Iterable[int] |
     missing = [run for run in runs if run.fingerprint not in done]
     report(f"{grid.name}: {grid.question}\n{grid.name}: {len(runs)} runs, {len(runs) - len(missing)} already "
            f"in {table}, {len(missing)} to run")
-    commit, start = _commit(), time.perf_counter()
-    for index, run in enumerate(missing, 1):
+    commit, start, index = _commit(), time.perf_counter(), 0
+    queue = list(missing)
+    while queue:
+        run = queue.pop(0)
         if run.fingerprint in known and run.fingerprint in known_curves:
             outcome, curve = known[run.fingerprint], known_curves[run.fingerprint]
             how = "the same run is in another table"
         else:
-            result = train(run.config)
+            try:
+                result = train(run.config)
+            except RunInUseError:  # another sweep process trains this run (a point two grids share)
+                queue.append(run)
+                if all(_in_use(r) for r in queue):
+                    time.sleep(5)
+                continue
             outcome, curve = _result_columns(run, result, commit), _curve_rows(run, result)
             how = f"{result.seconds:.0f} s"
+        index += 1
         rows.append(_row(run, outcome))
         rows.sort(key=lambda r: order.get(r["fingerprint"], len(order)))
         curve_rows = [r for r in curve_rows if r["fingerprint"] != run.fingerprint]
