@@ -2,7 +2,8 @@
 
     python scripts/run_notebooks.py --profile small --out build/notebooks notebooks/0*.ipynb
 
-Each notebook runs top to bottom in its own kernel with the working directory ``notebooks/``,
+Each notebook runs top to bottom in its own kernel (on this interpreter: the environment that runs
+the script, not whatever kernel the notebook's metadata names) with the working directory ``notebooks/``,
 the ``profile`` parameter set, and its executed copy written to ``--out``. Kernels talk to
 papermill over IPC sockets instead of TCP, so they print no transport warning. A failing
 notebook stops the run with its error (exit status 1); otherwise the only output is one line per
@@ -54,6 +55,7 @@ def main(argv: list[str] | None = None) -> int:
             papermill.execute_notebook(
                 str(notebook), str(args.out / notebook.name), parameters=parameters, cwd=str(notebook.parent),
                 progress_bar=False, log_output=False, kernel_manager_class=f"{IPCKernelManager.__module__}.IPCKernelManager",
+                kernel_name="python3",  # this interpreter's own kernel, whatever kernel the notebook names
             )
         except PapermillExecutionError as error:
             print("FAILED")

@@ -19,7 +19,8 @@ if [ ${#notebooks[@]} -gt 0 ]; then
   # nbval compares every output that is the same on any machine; outputs of training are tagged
   # nbval-ignore-output and checked by assertions with tolerances in the next cell instead.
   stage_start=$SECONDS
-  "$venv/bin/python" -m pytest -q -o addopts="" --nbval "${notebooks[@]}" \
+  # --nbval-current-env: the kernels run on this environment, whatever kernel the notebooks name.
+  "$venv/bin/python" -m pytest -q -o addopts="" --nbval --nbval-current-env "${notebooks[@]}" \
     --nbval-sanitize-with notebooks/nbval_sanitize.cfg
   timings+=("notebooks (nbval) $((SECONDS - stage_start)) s")
 fi

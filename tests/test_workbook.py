@@ -61,11 +61,13 @@ def test_check_trained_passes_a_good_run_and_names_what_fails():
     good = {"map@r": 0.40, "recall@1": 0.80}
     untrained = {"map@r": 0.05, "recall@1": 0.50}
     bands = {"map@r": (0.3, 0.5), "recall@1": (0.7, 0.9)}
-    assert workbook.check_trained(good, bands, untrained, gain=1.5) == \
-        "OK: MAP@R in [30.0, 50.0], R@1 in [70.0, 90.0] and >= 1.5x the untrained network"
+    assert workbook.check_trained(good, bands, untrained, {"map@r": 3}) == \
+        "OK: MAP@R in [30.0, 50.0], R@1 in [70.0, 90.0]; MAP@R >= 3x the untrained network"
     with pytest.raises(AssertionError, match=r"MAP@R = 20.0, outside the band \[30.0, 50.0\]"):
         workbook.check_trained({"map@r": 0.2, "recall@1": 0.8}, bands)
-    with pytest.raises(AssertionError, match="less than 2.0x the untrained"):
-        workbook.check_trained({"map@r": 0.31}, {"map@r": (0.3, 0.5)}, {"map@r": 0.2})
+    with pytest.raises(AssertionError, match="MAP@R = 31.0 is less than 2x the untrained network's 20.0"):
+        workbook.check_trained({"map@r": 0.31}, {"map@r": (0.3, 0.5)}, {"map@r": 0.2}, {"map@r": 2})
     with pytest.raises(AssertionError, match="outside the band"):
         workbook.check_trained({"map@r": float("nan")}, {"map@r": (0.3, 0.5)})
+    with pytest.raises(ValueError, match="gains need"):
+        workbook.check_trained(good, {}, gains={"map@r": 2})
