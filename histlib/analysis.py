@@ -20,7 +20,7 @@ import torch
 
 __all__ = [
     "draw_batch", "batch_composition", "expected_distinct_classes", "within_class_share",
-    "uniform_within_class_share", "term_gradients", "summarize",
+    "uniform_within_class_share", "term_gradients", "summarize", "compare_to_reference",
 ]
 
 
@@ -134,4 +134,37 @@ def summarize(rows: Iterable[dict], by: str | Sequence[str], metric: str) -> lis
         array = np.asarray(values)
         out.append({**dict(zip(keys, key)), "mean": float(array.mean()),
                     "std": float(array.std(ddof=1)) if len(array) > 1 else math.nan, "n": len(array)})
+    return out
+
+
+def compare_to_reference(rows: Iterable[dict], key: str, reference, metric: str) -> list[dict]:
+    """Each point of a sweep against the reference point (the recipe's setting), over seeds.
+
+    Returns, per point (in order of appearance): ``mean``, ``std``, ``n``, ``difference`` (mean minus
+    the reference's mean) and ``p_value`` of Welch's t-test (unequal variances) between the two sets
+    of seeds; NaN where either side has fewer than 2 seeds. With 3 seeds per point only large,
+    consistent differences reach p < 0.05: a large p means "no difference shown", not "equal".
+
+    >>> rows = [{"k": 0, "m": v} for v in (0.50, 0.52, 0.51)] + [{"k": 1, "m": v} for v in (0.30, 0.31, 0.29)]
+    >>> [(r["k"], round(r["difference"], 2), r["p_value"] < 0.01) for r in compare_to_reference(rows, "k", 0, "m")]
+    [(0, 0.0, False), (1, -0.21, True)]
+    """
+    from scipy.stats import ttest_ind
+
+    rows = list(rows)
+    values: dict = defaultdict(list)
+    for row in rows:
+        if row.get(metric) is not None:
+            values[row.get(key)].append(float(row[metric]))
+    if reference not in values:
+        raise ValueError(f"no row has {key} = {reference!r}; points: {list(values)}")
+    base = np.asarray(values[reference])
+    out = []
+    for point, group in values.items():
+        group = np.asarray(group)
+        enough = len(group) > 1 and len(base) > 1 and point != reference
+        p_value = float(ttest_ind(group, base, equal_var=False).pvalue) if enough else math.nan
+        out.append({key: point, "mean": float(group.mean()), "std": float(group.std(ddof=1)) if len(group) > 1 else math.nan,
+                    "n": len(group), "difference": float(group.mean() - base.mean()),
+                    "p_value": 1.0 if point == reference else p_value})
     return out

@@ -301,12 +301,14 @@ def retrieval_grid(images, labels, queries: Sequence[int], neighbours, similarit
     """Each query (row) with its K nearest neighbours; green frame = same class, red = another.
 
     Args:
-        images: (N, H, W) or (N, H, W, 3) arrays (uint8 or float in [0, 1]).
+        images: (N, H, W) or (N, H, W, 3) arrays (uint8 or float in [0, 1]), or a function from an
+            index to one image (a PIL image or an array), so that only the shown images are read.
         labels: (N,). queries: Q query indices. neighbours: (Q, K) indices, nearest first.
         similarities: (Q, K) cosine similarities, written under each neighbour.
         colours: class colours; the query's label is written in its class colour.
     """
-    images, labels, neighbours = _numpy(images), _numpy(labels), _numpy(neighbours)
+    labels, neighbours = _numpy(labels), _numpy(neighbours)
+    image_of = (lambda i: np.asarray(images(int(i)))) if callable(images) else (lambda i, a=_numpy(images): a[i])
     similarities = None if similarities is None else _numpy(similarities)
     k = neighbours.shape[1]
     fig, axes = plt.subplots(len(queries), k + 1, figsize=(1.25 * (k + 1), 1.45 * len(queries)), squeeze=False,
@@ -314,7 +316,8 @@ def retrieval_grid(images, labels, queries: Sequence[int], neighbours, similarit
     for row, (query, found) in enumerate(zip(queries, neighbours)):
         for col, index in enumerate([query, *found]):
             ax = axes[row, col]
-            ax.imshow(images[index], cmap="gray" if images.ndim == 3 else None)
+            image = image_of(index)
+            ax.imshow(image, cmap="gray" if image.ndim == 2 else None)
             ax.set_xticks([]), ax.set_yticks([])
             colour = "black" if col == 0 else ("tab:green" if labels[index] == labels[query] else "tab:red")
             for spine in ax.spines.values():

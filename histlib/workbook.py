@@ -82,8 +82,8 @@ def notebook_config(benchmark: str, profile: str, overrides: str | dict = "", **
         overrides = parse_overrides(overrides.split())
     recipe = get_config(benchmark)
     settings = {"data_root": str(DATA), "output_dir": str(RUNS / profile / benchmark)}
-    if profile == "small":
-        settings.update(tau=recipe.tau, alpha=recipe.alpha, eval_ks=recipe.eval_ks)
+    if profile == "small":  # the benchmark's loss settings; per-epoch models for notebook 6's maps
+        settings.update(tau=recipe.tau, alpha=recipe.alpha, eval_ks=recipe.eval_ks, keep_epoch_models=True)
     settings.update(overrides)
     settings.update(values)
     return get_config(STAND_INS[benchmark] if profile == "small" else benchmark, **settings)
