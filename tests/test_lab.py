@@ -234,11 +234,14 @@ def test_lab_serves_the_notebooks_on_the_projects_kernel(tmp_path):
         assert module == histlib.__file__  # the same histlib as this environment's (the checkout's)
         assert Path(cwd) == ROOT / "notebooks"
         assert (profile, runs) == ("small", str(tmp_path / "runs"))  # passed through to the notebooks
-        # the run a notebook asks for is the one papermill's run of it trained (load_or_train compares
-        # exactly this dict), so opening it after scripts/main.sh loads that run instead of retraining
-        from histlib.workbook import notebook_config
-        same_env = notebook_config("cub", "small", seed=1, output_dir=str(tmp_path / "runs" / "small" / "cub"))
-        assert json.loads(config) == json.loads(json.dumps(same_env.to_dict()))
+        # the run a notebook asks for is the one it asked for when scripts/main.sh executed it (from
+        # another process and working directory): load_or_train compares exactly this dict, so
+        # opening the notebook after main.sh loads that run instead of retraining it
+        elsewhere = subprocess.run(
+            [sys.executable, "-c", "import json; from histlib.workbook import notebook_config\n"
+             "print(json.dumps(notebook_config('cub', 'small', seed=1).to_dict()))"],
+            env=env, cwd=tmp_path, capture_output=True, text=True, timeout=120, check=True)
+        assert json.loads(config) == json.loads(elsewhere.stdout)
     finally:
         if process.poll() is None:
             os.killpg(process.pid, signal.SIGTERM)
