@@ -16,7 +16,6 @@ mkdir -p build/notebooks figures
 for notebook in "${notebooks[@]}"; do
   name="$(basename "$notebook")"
   echo "histlib: executing $name ($HISTLIB_PROFILE)"
-  # papermill starts the kernel the notebook names, "histlib" (this venv; see scripts/kernel.py)
   "$venv/bin/python" -m papermill --cwd notebooks "$notebook" "build/notebooks/$name" \
     -p profile "$HISTLIB_PROFILE" --log-level WARNING --no-progress-bar
 done

@@ -9,9 +9,6 @@ export HISTLIB_PROFILE=small
 shopt -s nullglob
 notebooks=(notebooks/[0-9][0-9]_*.ipynb)
 if [ ${#notebooks[@]} -gt 0 ]; then
-  # No --nbval-current-env: nbval starts the kernel each notebook names ("histlib", which
-  # ensure_env.sh registers to this venv's python), as papermill and JupyterLab do, so this checks
-  # the kernel users get; tests/test_lab.py checks that it is this environment.
   "$venv/bin/python" -m pytest -q -o addopts="" --nbval "${notebooks[@]}" \
     --nbval-sanitize-with notebooks/nbval_sanitize.cfg
 fi
