@@ -105,7 +105,8 @@ def _png(fig: plt.Figure, dpi: int, close: bool = True) -> bytes:
 
 def _message(text: str, kind: str = "warning") -> str:
     colour = {"warning": "#8a4b00", "error": "#a40000", "note": "#333"}[kind]
-    return f'<div style="color:{colour}; font-weight:{"bold" if kind != "note" else "normal"}">{html.escape(text, quote=False)}</div>'
+    weight = "normal" if kind == "note" else "bold"
+    return f'<div style="color:{colour}; font-weight:{weight}">{html.escape(text, quote=False)}</div>'
 
 
 def _fixed_log_axis(ax, limits: tuple[float, float], ylabel: str) -> None:
@@ -600,9 +601,12 @@ class Try:
     score: float
     seconds: float
 
-    @property
-    def label(self) -> str:
-        return f"tau {self.tau:g}, alpha {self.alpha:g}\nlambda_s {self.lambda_s:g}, {self.steps} steps"
+    def label(self, defaults: tuple[float, float, float]) -> str:
+        """The settings that differ from ``defaults`` (tau, alpha, lambda_s), and the steps."""
+        changed = [f"{name}={value:g}" for name, value, default in
+                   zip(("tau", "alpha", "lambda_s"), (self.tau, self.alpha, self.lambda_s), defaults)
+                   if not _same(value, default)]
+        return "\n".join(changed or ["recipe"]) + f"\n{self.steps} steps"
 
 
 class QuickTrainer:
@@ -631,6 +635,9 @@ class QuickTrainer:
     Attributes: ``tries`` (one :class:`Try` per run), ``references`` (``{steps: Try}`` of the
     recipe's settings), ``progress`` (``IntProgress``), ``status``, ``figure``, ``train`` (the button).
     """
+
+    #: Tries drawn in the figure (the latest ones).
+    SHOW_TRIES = 8
 
     def __init__(self, config, data, model: torch.nn.Module, criterion: HISTLoss, epochs_done: int,
                  start_score: float | None = None, band: SeedBand | str | None = None,
@@ -667,12 +674,20 @@ class QuickTrainer:
 
     @classmethod
     def from_result(cls, result, data, results: str | Path, **kwargs) -> "QuickTrainer":
-        """From a :class:`~histlib.training.FitResult` and the committed results folder (its
-        ``lambda_s.csv`` holds the recipe's seeds; the band is of its ``val_`` selection metric)."""
+        """From a :class:`~histlib.training.FitResult` and the committed results folder: the band
+        is the recipe's point of the ``lambda_s`` sweep (MAP@R on validation classes), when that
+        sweep trained the same dataset as the run (the sweeps train the small profile's recipe)."""
+        from .training import RECIPES
+        from .training.grids import GRIDS
+
         config = result.config
-        metric = f"val_{config.selection_metric}"
+        swept = RECIPES[GRIDS["lambda_s"].base].dataset
+        if config.dataset == swept:
+            band = seed_band(Path(results) / "lambda_s.csv", "lambda_s", config.lambda_s, "val_map@r")
+        else:
+            band = (f"The committed sweeps trained the {swept} recipe, not {config.dataset}: no seed band for this "
+                    "run; compare with the recipe's fine-tuning only.")
         selected = result.history[result.selected_epoch]
-        band = seed_band(Path(results) / "lambda_s.csv", "lambda_s", config.lambda_s, metric)
         return cls(config, data, result.model, result.criterion, result.selected_epoch + 1,
                    start_score=selected.get("val_map@r"), band=band, **kwargs)
 
@@ -803,16 +818,18 @@ class QuickTrainer:
         if self.start_score is not None:
             ax.axhline(100 * self.start_score, color="grey", ls=":", lw=1.2,
                        label=textwrap.fill(f"the cached model before fine-tuning ({100 * self.start_score:.1f})", 42))
-        for i, t in enumerate(self.tries):
+        shown = self.tries[-self.SHOW_TRIES:]
+        for i, t in enumerate(shown):
             reference = self.references[t.steps]
             ax.plot([i, i], [100 * reference.score, 100 * t.score], color="grey", lw=1)
             ax.scatter([i], [100 * reference.score], marker="D", facecolor="white", edgecolor="black", zorder=3,
                        label="recipe's settings, same steps and batches" if i == 0 else None)
             ax.scatter([i], [100 * t.score], s=60, color="tab:blue", zorder=4, label="your setting" if i == 0 else None)
-        ax.set_xticks(range(len(self.tries)), [t.label for t in self.tries], fontsize=8)
-        ax.set_xlim(-0.7, max(len(self.tries), 3) - 0.3)
+        ax.set_xticks(range(len(shown)), [t.label(self.defaults) for t in shown], fontsize=8)
+        ax.set_xlim(-0.7, max(len(shown), 3) - 0.3)
         ax.set(ylabel="MAP@R on validation classes (%)",
-               title="fine-tuning the cached model: each try against the recipe's settings")
+               title="fine-tuning the cached model: each try against the recipe's settings"
+                     + (f" (the last {len(shown)} of {len(self.tries)})" if len(shown) < len(self.tries) else ""))
         if not self.tries:
             ax.text(0.5, 0.5, "press 'fine-tune' to add a point", transform=ax.transAxes, ha="center",
                     va="center", color="grey")

@@ -5,6 +5,8 @@ Blobs data of tests/training/test_loop.py and a 1-epoch run trained here.
 """
 
 import csv
+import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -17,6 +19,8 @@ from histlib.widgets import (G_SCALE, GRADIENT_LIMITS, LOSS_LIMITS, BatchExplore
                              SeedBand, committed_points_figure, seed_band)
 
 from .training.test_loop import blob_data, small_config
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="module")
@@ -264,3 +268,27 @@ def test_class_picker_keeps_colours_and_axes_and_explains_an_empty_selection():
     assert "Ctrl" in picker.help.value and "Shift" in picker.help.value and "Cmd" in picker.help.value
     picker.classes.value = (4,)
     assert not picker.message.value and picker.image.value != png
+
+
+# -- the committed notebooks ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", ["01_hypergraph_construction", "06_embeddings_and_hyperedges"])
+def test_committed_notebooks_hold_no_stale_widget_state(name):
+    notebook = json.loads((ROOT / "notebooks" / f"{name}.ipynb").read_text())
+    assert "widgets" not in notebook["metadata"]
+    cells = notebook["cells"]
+    widget_cells = [i for i, c in enumerate(cells) if c["cell_type"] == "code"
+                    and re.search(r"^\w+\.widget\s*$", "".join(c["source"]), re.M)]
+    assert widget_cells, "the notebook has no widget cell"
+    for i in widget_cells:
+        cell = cells[i]
+        assert cell["outputs"] == [] and cell["execution_count"] is None
+        assert "nbval-ignore-output" in cell["metadata"].get("tags", [])
+        above = "".join(cells[i - 1]["source"]).lower()
+        assert cells[i - 1]["cell_type"] == "markdown" and "run the notebook" in above
+    sections = [i for i, c in enumerate(cells) if c["cell_type"] == "markdown"
+                and re.search(r"^## ", "".join(c["source"]), re.M)]
+    summary = next(i for i in sections if "## Summary" in "".join(cells[i]["source"]))
+    last_section = max(i for i in sections if i < summary)
+    assert last_section < widget_cells[-1] < summary, "the widgets' section is not the one before the summary"
