@@ -69,6 +69,14 @@ _STYLE = {"description_width": "110px"}
 # -- helpers --------------------------------------------------------------------------------------
 
 
+def _keep(cache: dict, key, value, limit: int) -> None:
+    """Store ``value`` as the most recently used entry of ``cache``; drop the oldest beyond ``limit``."""
+    cache.pop(key, None)
+    cache[key] = value
+    while len(cache) > limit:
+        cache.pop(next(iter(cache)))
+
+
 def _numpy(tensor) -> np.ndarray:
     return tensor.detach().cpu().numpy() if torch.is_tensor(tensor) else np.asarray(tensor)
 
@@ -272,7 +280,8 @@ class BatchExplorer:
     (``HTML``).
     """
 
-    #: Batches whose figures are kept, so that going back to a batch redraws in place.
+    #: Batches whose images, embeddings and figures are kept (the most recently used), so that going
+    #: back to a batch redraws in place.
     KEEP_FIGURES = 8
 
     def __init__(self, config, dataset, states: Mapping[str, tuple[torch.nn.Module, HISTLoss]],
@@ -388,23 +397,26 @@ class BatchExplorer:
         return dataclasses.replace(self.config, batch_size=s["batch_size"], images_per_class=s["images_per_class"])
 
     def _batch(self, config) -> tuple[torch.Tensor, torch.Tensor]:
+        """(images (N, 3, H, W), labels (N,)) of the current batch; drawn once, then cached."""
         key = (config.batch_size, config.images_per_class, self.batch_index)
-        if key not in self._batches:
-            self._batches[key] = draw_batch(self.dataset, config, epoch=self.batch_index)
-        return self._batches[key]
+        batch = self._batches.get(key) or draw_batch(self.dataset, config, epoch=self.batch_index)
+        _keep(self._batches, key, batch, self.KEEP_FIGURES)
+        return batch
 
     def _embed(self, config, state: str, images: torch.Tensor) -> torch.Tensor:
+        """(N, D) embeddings of the current batch by ``state``'s model (eval mode); cached."""
         key = (config.batch_size, config.images_per_class, self.batch_index, state)
-        if key not in self._embeddings:
+        embeddings = self._embeddings.get(key)
+        if embeddings is None:
             model = self.models[state]
             was_training = model.training
-            device = next(model.parameters()).device
             try:
                 with torch.no_grad():
-                    self._embeddings[key] = model.eval()(images.to(device)).detach().cpu()
+                    embeddings = model.eval()(images.to(next(model.parameters()).device)).detach().cpu()
             finally:
                 model.train(was_training)
-        return self._embeddings[key]
+        _keep(self._embeddings, key, embeddings, self.KEEP_FIGURES * len(self.models))
+        return embeddings
 
     def compute(self, tau: float, alpha: float, lambda_s: float, state: str, config=None
                 ) -> tuple[torch.Tensor, HISTTerms, dict[str, torch.Tensor]]:
@@ -443,9 +455,7 @@ class BatchExplorer:
         key = (config.batch_size, config.images_per_class, self.batch_index)
         self._views = self._figures.pop(key, None) or _BatchViews(
             key, self.terms, self.labels, self.gradients, self.g_max, self.class_names, self.dpi)
-        self._figures[key] = self._views  # most recently used last
-        while len(self._figures) > self.KEEP_FIGURES:
-            self._figures.pop(next(iter(self._figures)))
+        _keep(self._figures, key, self._views, self.KEEP_FIGURES)
         self._views.show(self.terms, self.labels, self.gradients, title)
         self.colour_limits = self._views.colour_limits()
         self.bar_limits = self._views.bar_limits()
@@ -955,7 +965,7 @@ class ClassPicker:
         rest = ~np.isin(self.labels, chosen)
         ax.scatter(xy[rest, 0], xy[rest, 1], s=4, color="lightgrey", alpha=0.6, zorder=0)
         mask = ~rest
-        embedding_map(xy[mask], self.labels[mask], self.colours, self.class_names, ax=ax, limits=self.limits,
+        embedding_map(xy[mask], self.labels[mask], self.colours, self.class_names, ax=ax, limits=self.limits, size=12,
                       title=f"{self.stage.value}: {len(chosen)} of {len(np.unique(self.labels))} classes")
         self.drawn_colours = {int(c): tuple(np.round(self.colours[c], 6)) for c in chosen}
         self.image.value = _png(fig, self.dpi)
