@@ -157,7 +157,7 @@ def test_dataset_interface_and_class_disjoint_split(small_root):
             font, codepoint = path.removeprefix("glyph:").split("/U+")
             assert font.startswith("DejaVuSans")
             assert chr(int(codepoint, 16)) in data.classes[label].split("/")
-    assert train.num_classes > 90 and test.num_classes > 45
+    assert train.num_classes > 70 and test.num_classes > 70  # half of the 159 classes each (CUB-like)
     image, label = train[0]
     assert image.mode == "RGB" and image.size == (32, 32) and label == train.labels[0]
 
