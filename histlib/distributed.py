@@ -62,6 +62,9 @@ def launched_by_torchrun() -> bool:
         return False
 
 
+_active_timeout_s: float | None = None  # the timeout init_process_group used, for messages
+
+
 def _timeout_s(timeout_s: float | None) -> float:
     if timeout_s is not None:
         return float(timeout_s)
@@ -85,10 +88,12 @@ def init_process_group(backend: str, rank: int, world_size: int, timeout_s: floa
     ``MASTER_PORT``. NCCL's asynchronous error handling is switched on unless the environment
     already chooses, so a collective that times out aborts the process instead of hanging.
     """
+    global _active_timeout_s
     if backend == "nccl":
         os.environ.setdefault("TORCH_NCCL_ASYNC_ERROR_HANDLING", "1")
+    _active_timeout_s = _timeout_s(timeout_s)
     dist.init_process_group(backend, init_method=init_method, rank=rank, world_size=world_size,
-                            timeout=datetime.timedelta(seconds=_timeout_s(timeout_s)))
+                            timeout=datetime.timedelta(seconds=_active_timeout_s))
 
 
 def init_from_env(device: str = "auto", timeout_s: float | None = None) -> torch.device:
@@ -256,7 +261,7 @@ def rank_failures(what: str) -> Iterator[None]:
         first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         raise RankFailedError(
             f"rank {rank()} of {world_size()} stopped while {what}: another rank of this run failed, was killed "
-            f"or did not respond within {_timeout_s(None):g} s ({first_line}). The first error in the other "
+            f"or did not respond within {_active_timeout_s or _timeout_s(None):g} s ({first_line}). The first error in the other "
             "ranks' output is the cause; once it is fixed, continue with --resume (checkpoints are written "
             "after every epoch)."
         ) from error

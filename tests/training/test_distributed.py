@@ -185,6 +185,13 @@ def _fail_mid_epoch(epoch: int, step: int, how: str = "exit") -> None:
     parallel.ParallelObjective.loss = counted_loss
 
 
+def _broken_on_rank_1(rank: int):
+    data = blob_data()
+    if rank == 1:
+        data.train.labels = [y + 1 for y in data.train.labels]
+    return data
+
+
 def _session_worker(rank: int, out: Path) -> None:
     results = {}
     # one DDP step per mode and dtype, on this rank's half of the global batch
@@ -220,6 +227,14 @@ def _session_worker(rank: int, out: Path) -> None:
     except _Interrupted:
         results["interrupted"] = True
     results["resumed"] = _summary(fit(interrupted, blob_data(), resume=True, progress=False))
+    # start-up errors: rank 0's (nothing to resume), then rank 1's alone (its data is broken)
+    for name, config, data, resume in (
+            ("folder_error", _fit_config(out, output_dir=str(out / "empty")), blob_data(), True),
+            ("data_error", _fit_config(out, output_dir=str(out / "data_error")), _broken_on_rank_1(rank), False)):
+        try:
+            fit(config, data, resume=resume, progress=False)
+        except Exception as error:
+            results[name] = (type(error).__name__, str(error), distributed.reported_by_main(error))
     torch.save(results, out / f"rank{rank}.pt")
     # last: rank 1 dies in the middle of epoch 2; rank 0 must stop with a clear error
     if rank == 1:
@@ -331,6 +346,19 @@ def test_resume_under_two_processes_continues_to_the_same_numbers(two_ranks):
         for name, value in straight["model"].items():
             assert torch.equal(resumed["model"][name], value), name
     assert ranks[0]["resumed"]["history"] == ranks[1]["resumed"]["history"]  # the ranks agree
+
+
+def test_a_start_up_error_on_any_rank_stops_every_rank_and_is_reported_once(two_ranks):
+    _, ranks = two_ranks
+    kind, message, quiet = ranks[0]["folder_error"]  # rank 0 alone opens the folder
+    assert kind == "RunFolderError" and "holds no checkpoint.pt" in message and not quiet
+    kind, message, quiet = ranks[1]["folder_error"]
+    assert kind == "RankFailedError" and message.startswith("rank 0 of 2 failed while starting the run: "
+                                                            "RunFolderError") and quiet  # rank 0 prints it
+    kind, message, quiet = ranks[1]["data_error"]  # rank 1's own error: it reports it
+    assert kind == "ValueError" and "contiguous" in message and not quiet
+    kind, message, quiet = ranks[0]["data_error"]
+    assert kind == "RankFailedError" and "rank 1 of 2 failed while starting the run: ValueError" in message
 
 
 def test_a_rank_that_dies_mid_epoch_stops_the_others_with_a_clear_error(two_ranks):
