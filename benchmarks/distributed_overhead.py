@@ -116,10 +116,12 @@ def main() -> None:
         per_step, cpu_step = statistics.median(wall[name]) / args.steps, statistics.median(cpu[name]) / args.steps
         print(f"{name:34}{per_step:>12.4f}{batch / per_step:>10.0f}{per_step / base_wall:>11.2f}"
               f"{cpu_step:>12.4f}{cpu_step / base_cpu:>11.2f}")
-    print("wall ratio: relative to 1 process with 2 threads; CPU ratio: to 1 process with 1 thread (the work of "
-          "one step on one core; a second thread's spinning counts as CPU time). Two processes on two "
-          "cores cannot be faster than one process using both: this is the distributed step's overhead "
-          "(all-reduce, gather, BatchNorm statistics, a second process), not a speed-up.")
+    print("wall ratio: to 1 process with 2 threads; CPU ratio: to 1 process with 1 thread (CPU time summed over "
+          "the processes; a waiting thread's spinning counts too).\nOn an idle 2-core machine two processes "
+          "cannot beat one process using both cores: the CPU ratios of the 2-process rows are the distributed "
+          "step's overhead (all-reduce, gather, BatchNorm statistics, the loss on every rank), not a speed-up. "
+          "Wall times follow the machine's other jobs: with the cores oversubscribed, a 2-thread process loses "
+          "most (its threads wait for each other).")
 
 
 if __name__ == "__main__":
