@@ -59,12 +59,12 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(config.to_dict(), indent=1), file=sys.stderr)
     try:
         result = fit(config, resume=args.resume, overwrite=args.overwrite, progress=not args.no_progress)
+        distributed.shutdown()
     except (DatasetError, PretrainedWeightsError, RunFolderError, ValueError,
             distributed.RankFailedError) as error:
         if main_rank or not distributed.reported_by_main(error):
             print(f"python -m histlib.train{where}: {error}", file=sys.stderr)
         return 1
-    distributed.shutdown()
     if not main_rank:
         return 0
     label = f"{config.loss} ({config.selection} selection, epoch {result.selected_epoch + 1})"
