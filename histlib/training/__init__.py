@@ -5,6 +5,8 @@
 - :mod:`~histlib.training.run_data`: ``RunData``, the datasets of a run, and ``build_run_data``.
 - :mod:`~histlib.training.loop`: ``fit`` (phases as functions), ``load_or_train``, ``evaluate``.
 - :mod:`~histlib.training.runs`: the one owner of a run folder (manifest, lock, files, ``FitResult``).
+- :mod:`~histlib.training.parallel`: several processes (torchrun): one DDP over model and loss, the
+  per-GPU or global hypergraph (the process group itself: :mod:`histlib.distributed`).
 - :mod:`~histlib.training.cli`: ``python -m histlib.train``.
 """
 

@@ -20,12 +20,15 @@ from typing import Any
 
 from ..runtime import check_device
 
-__all__ = ["TrainConfig", "RECIPES", "get_config", "parse_overrides", "SELECTIONS", "LOSSES"]
+__all__ = ["TrainConfig", "RECIPES", "get_config", "parse_overrides", "SELECTIONS", "LOSSES", "HYPERGRAPHS"]
 
 #: Model selection rules. ``best_on_test`` is the reference's test-set feedback, named as such.
 SELECTIONS = ("val", "last", "best_on_test")
 #: HIST, and two pytorch-metric-learning baselines: a proxy loss and a pair loss.
 LOSSES = ("hist", "proxy_anchor", "multi_similarity")
+#: Under torchrun: each rank's batch its own hypergraph (the paper's method at the per-GPU batch),
+#: or one hypergraph over the global batch (every rank gathers all embeddings; = one process).
+HYPERGRAPHS = ("per_gpu", "global")
 
 
 @dataclass(frozen=True)
@@ -40,7 +43,7 @@ class TrainConfig:
     dataset: str = "cub"
     data_root: str = "data"
     image_size: int = 224  # train crop / eval centre crop
-    batch_size: int = 32
+    batch_size: int = 32  # the GLOBAL batch: under torchrun each of K processes takes batch_size / K
     images_per_class: int | None = None  # sampler: None = plain random sampling (the recipe), m = m per class
     max_images_per_class: int | None = None  # dataset: keep at most this many images of each class (SOP-shaped)
     num_workers: int = 4
@@ -56,6 +59,7 @@ class TrainConfig:
     lambda_s: float = 1.0
     hgnn_hidden: int = 512
     hgnn_layers: int = 2
+    hypergraph: str = "per_gpu"  # several processes: "per_gpu" or "global" (HYPERGRAPHS); one process: no effect
     proxy_anchor_margin: float = 0.1
     proxy_anchor_alpha: float = 32.0
     ms_alpha: float = 2.0  # MultiSimilarityLoss (pytorch-metric-learning's defaults)
@@ -144,6 +148,8 @@ def _validate(config: TrainConfig) -> None:
         fail("pretrained", "True, False or the path of a weights file")
     if config.loss not in LOSSES:
         raise ValueError(f"loss must be one of {LOSSES}, got {config.loss!r}")
+    if config.hypergraph not in HYPERGRAPHS:
+        raise ValueError(f"hypergraph must be one of {HYPERGRAPHS}, got {config.hypergraph!r}")
     if config.selection not in SELECTIONS:
         raise ValueError(f"selection must be one of {SELECTIONS}, got {config.selection!r}")
     if config.warmup_epochs > config.epochs:

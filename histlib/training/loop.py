@@ -6,10 +6,17 @@ build the run's objects, restore a checkpoint, then per epoch train, evaluate, s
 and finally read the selected model back. Each epoch's shuffling and augmentation are seeded by
 (seed, epoch) alone, so ``fit(config, resume=True)`` after an interruption ends with the same
 numbers as an uninterrupted run. The files a run writes belong to :mod:`histlib.training.runs`.
+
+Under ``torchrun`` (a process group of K ranks, :mod:`histlib.distributed`) the same phases run on
+every rank: each trains on its share of the global batch through one DistributedDataParallel over
+the model and the loss (:mod:`histlib.training.parallel`), evaluation embeds the split across the
+ranks, and only rank 0 touches the run folder: it takes the lock, reads the checkpoint to resume
+from and broadcasts it, and writes every file.
 """
 
 from __future__ import annotations
 
+import contextlib
 import math
 import time
 from collections.abc import Callable
@@ -19,11 +26,13 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 from tqdm.auto import tqdm
 
+from .. import distributed
 from ..evaluation import embed, retrieval_metrics
 from ..losses import HISTLoss
 from ..runtime import epoch_seed, pick_device, seed_everything
 from .config import TrainConfig
 from .factory import build_criterion, build_model, parameter_groups
+from .parallel import ParallelObjective, check_world_size, rank_seed, seed_rank_augmentation
 from .run_data import RunData, build_run_data, labels_of
 from .runs import FitResult, RunFolder, RunFolderError, read_run
 
@@ -40,15 +49,22 @@ SELECTION_NOTES = {
 # -- building blocks -------------------------------------------------------------------------
 
 
-def train_loader(dataset: Dataset, config: TrainConfig, epoch: int) -> DataLoader:
-    """Shuffled (or m-per-class) batches of epoch ``epoch``; the order depends only on (seed, epoch)."""
+def train_loader(dataset: Dataset, config: TrainConfig, epoch: int, *, rank: int = 0,
+                 world_size: int = 1) -> DataLoader:
+    """Shuffled (or m-per-class) batches of epoch ``epoch``; the order depends only on (seed, epoch).
+
+    ``world_size`` K > 1: rank ``rank``'s batches of ``batch_size / K``, its slice of each global
+    batch (see :func:`histlib.data.make_sampler`); worker augmentation is seeded per rank.
+    """
     from ..data import make_sampler
 
     seed = epoch_seed(config.seed, epoch)
-    sampler = make_sampler(labels_of(dataset), config.batch_size, config.images_per_class, seed=seed)
+    sampler = make_sampler(labels_of(dataset), config.batch_size, config.images_per_class, seed=seed,
+                           rank=rank, world_size=world_size)
     return DataLoader(
-        dataset, batch_size=config.batch_size, sampler=sampler, drop_last=True,
-        num_workers=config.num_workers, generator=torch.Generator().manual_seed(seed),
+        dataset, batch_size=config.batch_size // world_size, sampler=sampler, drop_last=True,
+        num_workers=config.num_workers,
+        generator=torch.Generator().manual_seed(seed if world_size == 1 else rank_seed(seed, rank)),
         pin_memory=torch.cuda.is_available(),
     )
 
@@ -63,11 +79,14 @@ def train_one_epoch(
     max_steps: int | None = None,
     progress: bool = True,
     description: str = "train",
+    parallel: ParallelObjective | None = None,
 ) -> dict:
     """One pass over ``loader`` (at most ``max_steps`` batches).
 
     Returns ``loss`` (mean over images), ``images``, ``images_per_s`` and ``steps``: one dict per
     step with ``loss`` and, for HIST, its two terms ``distribution_loss`` and ``hgnn_loss``.
+    ``parallel``: this rank's step of a run on K processes; losses and image counts are then the
+    global batch's.
     """
     model.train()
     criterion.train()
@@ -84,11 +103,14 @@ def train_one_epoch(
         if amp:
             batch = batch.contiguous(memory_format=torch.channels_last)
         with torch.autocast(device.type, dtype=torch.float16, enabled=amp):
-            loss = criterion(model(batch), labels)
+            loss = criterion(model(batch), labels) if parallel is None else parallel.loss(batch, labels)
         logged = [loss.detach().float()]
         if hist:
             logged += [criterion.distribution_loss.float(), criterion.hgnn_loss.float()]
-        values = torch.stack(logged).tolist()  # the step's one device sync
+        logged = torch.stack(logged)
+        if parallel is not None:
+            logged = parallel.mean_over_ranks(logged)  # every rank sees the same values (and a NaN anywhere)
+        values = logged.tolist()  # the step's one device sync
         if not math.isfinite(values[0]):
             raise FloatingPointError(f"non-finite loss {values[0]} at step {step}; lower the learning rates")
         optimizer.zero_grad(set_to_none=True)
@@ -103,8 +125,9 @@ def train_one_epoch(
         if hist:
             row.update(distribution_loss=values[1], hgnn_loss=values[2])
         steps.append(row)
-        total += values[0] * len(labels)
-        images += len(labels)
+        batch_images = len(labels) * (1 if parallel is None else parallel.world_size)
+        total += values[0] * batch_images
+        images += batch_images
         bar.update()
         if step % 20 == 0:
             bar.set_postfix(loss=f"{values[0]:.3f}")
@@ -114,10 +137,16 @@ def train_one_epoch(
             "steps": steps}
 
 
-def evaluate(model, dataset, config: TrainConfig, device=None, progress=True) -> dict[str, float]:
-    """Retrieval metrics (``config.eval_ks``) of ``model`` on ``dataset``, every item a query."""
-    embeddings, labels = embed(model, dataset, batch_size=config.eval_batch_size, device=pick_device(device),
-                               num_workers=config.num_workers, progress=progress)
+def evaluate(model, dataset, config: TrainConfig, device=None, progress=True, *,
+             sharded: bool = False) -> dict[str, float]:
+    """Retrieval metrics (``config.eval_ks``) of ``model`` on ``dataset``, every item a query.
+
+    ``sharded``: every rank of a process group calls this; each embeds a share of the split and
+    all compute the metrics of the whole split (:func:`histlib.distributed.embed_sharded`).
+    """
+    run_embed = distributed.embed_sharded if sharded else embed
+    embeddings, labels = run_embed(model, dataset, batch_size=config.eval_batch_size, device=pick_device(device),
+                                   num_workers=config.num_workers, progress=progress)
     return retrieval_metrics(embeddings, labels, ks=config.eval_ks)
 
 
@@ -142,16 +171,27 @@ class _Session:
     steps: list[dict] = field(default_factory=list)
     best_score: float = -math.inf
     start_epoch: int = 0
+    world_size: int = 1
+    rank: int = 0
+    parallel: ParallelObjective | None = None  # several processes: the DDP step
+    run_id: str = ""
 
     @property
     def amp(self) -> bool:
         return self.scaler.is_enabled()
 
+    @property
+    def writes(self) -> bool:
+        """Whether this process writes the run folder (one process, or rank 0)."""
+        return self.rank == 0
+
 
 def _build(config: TrainConfig, data: RunData, folder: RunFolder) -> _Session:
     """The seeded model and loss (as :func:`histlib.training.initial_state` builds them), the
-    optimiser with the recipe's parameter groups, the schedule and the gradient scaler."""
-    device = pick_device(config.device)
+    optimiser with the recipe's parameter groups, the schedule and the gradient scaler; on
+    several processes (every rank seeded alike) also the DDP step."""
+    world_size = distributed.world_size()
+    device = pick_device(config.device) if world_size == 1 else distributed.rank_device(pick_device(config.device))
     num_classes = data.num_classes
     seed_everything(config.seed)
     model = build_model(config).to(device)
@@ -162,13 +202,17 @@ def _build(config: TrainConfig, data: RunData, folder: RunFolder) -> _Session:
     optimizer = torch.optim.Adam(parameter_groups(model, criterion, config), weight_decay=config.weight_decay)
     scheduler = torch.optim.lr_scheduler.StepLR(optimizer, step_size=config.lr_step, gamma=config.lr_gamma)
     scaler = torch.amp.GradScaler(device.type, enabled=amp)
-    return _Session(config, data, folder, device, num_classes, model, criterion, optimizer, scheduler, scaler)
+    session = _Session(config, data, folder, device, num_classes, model, criterion, optimizer, scheduler, scaler)
+    if world_size > 1:
+        session.world_size, session.rank = world_size, distributed.rank()
+        session.parallel = ParallelObjective(model, criterion, config.hypergraph, device)
+    return session
 
 
 def _restore(session: _Session, checkpoint: dict | None) -> None:
     """Continue from ``checkpoint`` (the state after its last epoch), or record the initial model."""
     if checkpoint is None:
-        if session.config.keep_epoch_models:
+        if session.config.keep_epoch_models and session.writes:
             session.folder.save_epoch_model(session.model.state_dict(), 0)
         return
     session.model.load_state_dict(checkpoint["model"])
@@ -190,10 +234,14 @@ def _train_epoch(session: _Session, epoch: int, progress: bool) -> dict:
     for p in session.model.trunk_parameters():
         p.requires_grad_(not warm_up)
     seed_everything(epoch_seed(config.seed, epoch))
+    if session.world_size > 1:  # augmentation differs per rank; the sampler's draws do not
+        seed_rank_augmentation(epoch_seed(config.seed, epoch), session.rank)
+    loader = train_loader(session.data.train, config, epoch, rank=session.rank, world_size=session.world_size)
     stats = train_one_epoch(
-        session.model, session.criterion, session.optimizer, train_loader(session.data.train, config, epoch),
+        session.model, session.criterion, session.optimizer, loader,
         session.device, session.scaler, config.max_steps_per_epoch, progress,
         description=f"epoch {epoch + 1}/{config.epochs}" + (" (warm-up)" if warm_up else ""),
+        parallel=session.parallel,
     )
     session.steps += [{"epoch": epoch + 1, **step} for step in stats["steps"]]
     row = {"epoch": epoch + 1, "warm_up": warm_up, "lr": session.optimizer.param_groups[0]["lr"],
@@ -212,7 +260,8 @@ def _evaluate_epoch(session: _Session, progress: bool) -> dict:
     for split in ("val", "test") if session.config.test_every_epoch else ("val",):
         dataset = getattr(session.data, split)
         if dataset is not None:
-            metrics = evaluate(session.model, dataset, session.config, session.device, progress)
+            metrics = evaluate(session.model, dataset, session.config, session.device, progress,
+                               sharded=session.world_size > 1)
             row.update({f"{split}_{k}": v for k, v in metrics.items()})
     return row
 
@@ -226,12 +275,15 @@ def _select(session: _Session, row: dict) -> None:
         score = row[("val_" if config.selection == "val" else "test_") + config.selection_metric]
     if score > session.best_score:
         session.best_score = score
-        session.folder.save_selected(session.model.state_dict(), session.criterion.state_dict(), row["epoch"],
-                                     config.selection)
+        if session.writes:
+            session.folder.save_selected(session.model.state_dict(), session.criterion.state_dict(), row["epoch"],
+                                         config.selection)
 
 
 def _record(session: _Session, row: dict, writer) -> None:
-    """History files, TensorBoard, the epoch's model (if kept) and the resumable checkpoint."""
+    """History files, TensorBoard, the epoch's model (if kept) and the resumable checkpoint (rank 0)."""
+    if not session.writes:
+        return
     folder, epoch = session.folder, row["epoch"]
     folder.write_history(session.history, session.steps)
     if writer is not None:
@@ -245,6 +297,7 @@ def _record(session: _Session, row: dict, writer) -> None:
         "optimizer": session.optimizer.state_dict(), "scheduler": session.scheduler.state_dict(),
         "scaler": session.scaler.state_dict(), "epoch": epoch, "history": session.history,
         "steps": session.steps, "best_score": session.best_score, "config": session.config.to_dict(),
+        "world_size": session.world_size,
     })
 
 
@@ -254,24 +307,32 @@ def _finish(session: _Session) -> FitResult:
     start = time.perf_counter()
     result = _read_selected(session)
     seconds = sum(row["seconds"] for row in session.history) + time.perf_counter() - start
-    folder.finish(config, {
-        "selection": config.selection, "selection_note": SELECTION_NOTES[config.selection],
-        "selected_epoch": result.selected_epoch + 1, "test_metrics": result.test_metrics,
-        "num_classes": session.num_classes, "seconds": seconds,
-    })
+    if session.writes:
+        folder.finish(config, {
+            "selection": config.selection, "selection_note": SELECTION_NOTES[config.selection],
+            "selected_epoch": result.selected_epoch + 1, "test_metrics": result.test_metrics,
+            "num_classes": session.num_classes, "seconds": seconds,
+            "world_size": session.world_size, "hypergraph": config.hypergraph,
+        })
     result.seconds = seconds
-    result.run_id = folder.run_id
+    result.run_id = session.run_id or folder.run_id
     return result
 
 
 def _read_selected(session: _Session) -> FitResult:
-    selected = torch.load(session.folder.file("selected.pt"), map_location=session.device, weights_only=True)
+    path = session.folder.file("selected.pt")
+    if session.world_size == 1:
+        selected = torch.load(path, map_location=session.device, weights_only=True)
+    else:  # rank 0 reads the file, every rank loads its state
+        selected = distributed.broadcast_from_main(
+            torch.load(path, map_location="cpu", weights_only=True) if session.writes else None)
     session.model.load_state_dict(selected["model"])
     session.criterion.load_state_dict(selected["criterion"])
     epoch = selected["epoch"] - 1
     test_metrics = {k[len("test_"):]: v for k, v in session.history[epoch].items() if k.startswith("test_")}
     if not test_metrics:  # test_every_epoch=False: the selected model meets the test split once
-        test_metrics = evaluate(session.model, session.data.test, session.config, session.device, progress=False)
+        test_metrics = evaluate(session.model, session.data.test, session.config, session.device, progress=False,
+                                sharded=session.world_size > 1)
     return FitResult(session.history, session.config.selection, epoch, test_metrics, session.folder.path,
                      session.model.eval(), session.criterion.eval(), session.steps, session.config)
 
@@ -302,20 +363,20 @@ def fit(
         A :class:`FitResult`; ``output_dir`` holds the run's files (:mod:`histlib.training.runs`).
     Raises:
         RunExistsError, RunInUseError, RunFolderError (the run folder), ValueError (the data).
+        Under a process group (torchrun): every rank calls ``fit`` with the same arguments and
+        returns the same result; a start-up error on any rank is raised on every rank, and a rank
+        that fails or hangs later makes the others raise :class:`histlib.distributed.RankFailedError`.
     """
-    data = build_run_data(config) if data is None else data
-    data.check(config)
-    folder = RunFolder(config.output_dir)
-    with folder.lock():
-        checkpoint = folder.start(config, resume=resume, overwrite=overwrite)
-        session = _build(config, data, folder)
-        _restore(session, checkpoint)
-        writer = _tensorboard(folder)
+    progress = progress and distributed.is_main()
+    with contextlib.ExitStack() as stack:
+        session = _open(stack, config, data, resume, overwrite)
+        writer = _tensorboard(session.folder) if session.writes else None
         try:
             for epoch in range(session.start_epoch, config.epochs):
                 start = time.perf_counter()
-                row = _train_epoch(session, epoch, progress)
-                row.update(_evaluate_epoch(session, progress))
+                with distributed.rank_failures(f"in epoch {epoch + 1}"):
+                    row = _train_epoch(session, epoch, progress)
+                    row.update(_evaluate_epoch(session, progress))
                 row["seconds"] = time.perf_counter() - start
                 session.history.append(row)
                 _select(session, row)
@@ -325,7 +386,55 @@ def fit(
         finally:
             if writer is not None:
                 writer.close()
-        return _finish(session)
+        with distributed.rank_failures("finishing the run"):
+            return _finish(session)
+
+
+def _open(stack: contextlib.ExitStack, config: TrainConfig, data: RunData | None, resume: bool,
+          overwrite: bool) -> _Session:
+    """The data (checked), the run folder (locked, started: the checkpoint to resume from), the
+    run's objects (built and restored). Rank 0 alone takes the folder and broadcasts the checkpoint."""
+    if distributed.world_size() == 1:
+        data = build_run_data(config) if data is None else data
+        data.check(config)
+        folder = RunFolder(config.output_dir)
+        stack.enter_context(folder.lock())
+        checkpoint = folder.start(config, resume=resume, overwrite=overwrite)
+        _check_resumable(checkpoint, config, 1)
+        session = _build(config, data, folder)
+        _restore(session, checkpoint)
+        return session
+
+    def start():
+        check_world_size(config, distributed.world_size())
+        run_data = build_run_data(config) if data is None else data
+        run_data.check(config)
+        folder = RunFolder(config.output_dir)
+        opened = None
+        if distributed.is_main():
+            stack.enter_context(folder.lock())
+            checkpoint = folder.start(config, resume=resume, overwrite=overwrite)
+            _check_resumable(checkpoint, config, distributed.world_size())
+            opened = (checkpoint, folder.run_id)
+        return _build(config, run_data, folder), opened
+
+    session, opened = distributed.agree(start, "starting the run")
+    with distributed.rank_failures("starting the run"):
+        checkpoint, session.run_id = distributed.broadcast_from_main(opened)
+    _restore(session, checkpoint)
+    return session
+
+
+def _check_resumable(checkpoint: dict | None, config: TrainConfig, world_size: int) -> None:
+    """Refuse to continue a per-GPU-hypergraph run on another number of processes (another method)."""
+    if checkpoint is None:
+        return
+    saved = checkpoint.get("world_size", 1)
+    if saved != world_size and config.hypergraph == "per_gpu":
+        raise RunFolderError(
+            f"cannot resume {config.output_dir} on {world_size} process(es): it trained on {saved} with "
+            f"hypergraph='per_gpu' (the loss over batches of {config.batch_size // saved}), and {world_size} "
+            f"would change that; resume with {saved} process(es) (hypergraph='global' runs may change it)")
 
 
 def load_or_train(config: TrainConfig, data: RunData | None = None, progress: bool = False, *,

@@ -58,6 +58,9 @@ __all__ = [
 FORMAT_VERSION = 1
 ARTEFACTS = ("manifest.json", "checkpoint.pt", "selected.pt", "history.json", "metrics.csv", "results.json", "epochs")
 _PATH_FIELDS = ("data_root",)
+# Fields added after FORMAT_VERSION 1, left out of the identity at their default value: runs written
+# before they existed (whose manifests lack them) keep their identity and fingerprint.
+_LATER_FIELDS = {"hypergraph": "per_gpu"}
 
 
 class RunFolderError(ValueError):
@@ -76,10 +79,14 @@ class RunExistsError(RunFolderError):
 
 
 def config_identity(config: TrainConfig | dict) -> dict[str, Any]:
-    """The fields that make a run what it is, JSON-typed: all but ``output_dir``, paths normalised."""
+    """The fields that make a run what it is, JSON-typed: all but ``output_dir`` (and fields added later,
+    at their default value), paths normalised."""
     values = config.to_dict() if isinstance(config, TrainConfig) else dict(config)
     values = json.loads(json.dumps(values))  # tuples -> lists, as stored on disk
     values.pop("output_dir", None)
+    for name, default in _LATER_FIELDS.items():
+        if values.get(name, default) == default:
+            values.pop(name, None)
     for name in _PATH_FIELDS:
         if isinstance(values.get(name), str):
             values[name] = os.path.abspath(os.path.expanduser(values[name]))
