@@ -339,9 +339,10 @@ def retrieval_grid(images, labels, queries: Sequence[int], neighbours, similarit
 # -- the analysis sweeps ----------------------------------------------------------------------------
 
 
-def sweep_figure(panels: Sequence[dict], metric: str = "test_map@r", ncols: int = 3, title: str = "") -> plt.Figure:
+def sweep_figure(panels: Sequence[dict], metric: str = "test_map@r", ncols: int = 3, title: str = "",
+                 sharey: bool = True) -> plt.Figure:
     """Small multiples, one per sweep: mean +/- std of ``metric`` against the swept setting, with
-    each seed as a dot.
+    each seed as a dot. ``sharey``: one y range for every panel, so effects compare across panels.
 
     Args:
         panels: dicts with ``title``, ``x`` (a label per point), ``rows`` (the sweep table's rows)
@@ -351,7 +352,8 @@ def sweep_figure(panels: Sequence[dict], metric: str = "test_map@r", ncols: int 
     from .analysis import summarize
 
     nrows = -(-len(panels) // ncols)
-    fig, axes = plt.subplots(nrows, ncols, figsize=(4.4 * ncols, 3.3 * nrows), squeeze=False, constrained_layout=True)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(4.4 * ncols, 3.3 * nrows), squeeze=False, constrained_layout=True,
+                             sharey=sharey)
     for ax, panel in zip(axes.flat, panels):
         summary = {s[panel["key"]]: s for s in summarize(panel["rows"], panel["key"], metric)}
         labels = [x for x in panel["x"] if x in summary]
@@ -366,7 +368,8 @@ def sweep_figure(panels: Sequence[dict], metric: str = "test_map@r", ncols: int 
         if panel.get("reference") in labels:
             ax.axvline(labels.index(panel["reference"]), color="grey", ls=":", lw=1, label="recipe's setting")
         ax.set_xticks(positions, [str(x) for x in labels])
-        ax.set(title=panel["title"], xlabel=panel.get("xlabel", panel["key"]), ylabel=f"{metric_name(metric.split('_', 1)[1])} (%)")
+        ax.set(title=panel["title"], xlabel=panel.get("xlabel", panel["key"]),
+               ylabel=f"{metric_name(metric.split('_', 1)[1])} (%)")
         ax.legend(fontsize=7)
     for ax in axes.flat[len(panels):]:
         ax.axis("off")

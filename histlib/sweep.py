@@ -60,12 +60,16 @@ def plan(grid: Grid, results: Path, runs_root: Path, seeds: Iterable[int] | None
     return [SweepRun(grid, point, seed, runs_root) for point in points for seed in (seeds or grid.seeds)]
 
 
+#: Columns that hold text even when a value looks like a number (a commit "1528444", a fingerprint "12e4...").
+TEXT_COLUMNS = ("grid", "point", "fingerprint", "commit", "machine", "loss")
+
+
 def read_table(path: Path) -> list[dict]:
-    """A sweep table as typed rows (numbers as floats/ints, empty cells as None)."""
+    """A sweep table as typed rows (numbers as floats/ints, empty cells as None, text columns as str)."""
     if not path.is_file():
         return []
     with open(path, newline="") as f:
-        return [{k: _typed(v) for k, v in row.items()} for row in csv.DictReader(f)]
+        return [{k: (v if k in TEXT_COLUMNS else _typed(v)) for k, v in row.items()} for row in csv.DictReader(f)]
 
 
 def _typed(text: str):
