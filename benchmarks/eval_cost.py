@@ -24,7 +24,6 @@ import time
 import numpy as np
 import torch
 
-sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 
 
 def sop_like(items: int, classes: int, dim: int = 512, seed: int = 0, noise: float = 3.0):

@@ -21,7 +21,6 @@ import numpy as np
 import torch
 from PIL import Image
 
-sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 
 
 def write_cub_fixture(root: Path, train_per_class: int, test_per_class: int, size: int = 256, seed: int = 0) -> None:

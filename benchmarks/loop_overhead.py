@@ -13,19 +13,14 @@ Times are medians of interleaved repeats; overheads are relative to bare.
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
-import sys
 import time
 
 import torch
 
-sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 
-from histlib.models import EmbeddingNet  # noqa: E402
-from histlib.training import build_loss, get_config, parameter_groups, train_one_epoch  # noqa: E402
-from histlib.training.data import build_data  # noqa: E402
-from histlib.training.loop import _train_loader  # noqa: E402
+from histlib.models import EmbeddingNet
+from histlib.training import build_criterion, build_run_data, get_config, parameter_groups, train_loader, train_one_epoch
 
 
 def main() -> None:
@@ -37,12 +32,12 @@ def main() -> None:
     config = get_config("glyphs", selection="last")
     if args.workers is not None:
         config = get_config("glyphs", selection="last", num_workers=args.workers)
-    data = build_data(config)
+    data = build_run_data(config)
     torch.manual_seed(0)
     model = EmbeddingNet.from_backbone(config.backbone, embedding_size=config.embedding_size)
-    criterion = build_loss(config, data.num_classes)
+    criterion = build_criterion(config, data.num_classes)
     optimizer = torch.optim.Adam(parameter_groups(model, criterion, config), weight_decay=config.weight_decay)
-    loader = _train_loader(data.train, config, epoch=0)
+    loader = train_loader(data.train, config, epoch=0)
     batches = [batch for _, batch in zip(range(args.steps), loader)]
     device = torch.device("cpu")
 

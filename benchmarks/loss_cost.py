@@ -22,8 +22,7 @@ import time
 import torch
 from pytorch_metric_learning.losses import ProxyAnchorLoss
 
-sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
-from histlib import HISTLoss  # noqa: E402
+from histlib import HISTLoss
 
 # (N, C, D, tau, alpha) per scale: the recipe's batch size, training classes and HIST settings
 SCALES = {

@@ -17,22 +17,17 @@ tau / alpha, model selection on validation classes held out of training).
 from __future__ import annotations
 
 import argparse
-import os
-import sys
 import tempfile
 import time
 
 import numpy as np
 import torch
 
-sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
-
-from histlib.data.samplers import make_sampler  # noqa: E402
-from histlib.evaluation import format_recall_table  # noqa: E402
-from histlib.models import EmbeddingNet  # noqa: E402
-from histlib.training import fit, get_config, parse_overrides  # noqa: E402
-from histlib.training.data import build_data  # noqa: E402
-from histlib.training.loop import _seed_everything, evaluate  # noqa: E402
+from histlib.data.samplers import make_sampler
+from histlib.evaluation import format_recall_table
+from histlib.models import EmbeddingNet
+from histlib.runtime import seed_everything
+from histlib.training import build_run_data, evaluate, fit, get_config, parse_overrides
 
 # The published benchmarks' training splits (specification section 4) and the stand-in for each.
 BENCHMARK_OF = {"glyphs": "CUB-200-2011", "typefaces": "Cars-196", "kanji": "SOP"}
@@ -107,8 +102,8 @@ def main() -> None:
         with tempfile.TemporaryDirectory() as tmp:
             for seed in args.seeds:
                 base = get_config(name, seed=seed, **overrides)
-                data = build_data(base)
-                _seed_everything(seed)  # fit() initialises the network from the same seed
+                data = build_run_data(base)
+                seed_everything(seed)  # fit() initialises the network from the same seed
                 untrained = EmbeddingNet.from_backbone(base.backbone, base.pretrained, embedding_size=base.embedding_size)
                 results["untrained"].append(evaluate(untrained, data.test, base, torch.device("cpu"), progress=False))
                 for method, loss in (("ProxyAnchorLoss", "proxy_anchor"), ("HISTLoss", "hist")):

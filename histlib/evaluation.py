@@ -24,6 +24,7 @@ Example:
 from __future__ import annotations
 
 import math
+import numbers
 from collections.abc import Iterable, Mapping, Sequence
 
 import numpy as np
@@ -32,8 +33,11 @@ import torch.nn.functional as F
 from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
+from .runtime import pick_device
+
 __all__ = [
     "embed",
+    "nearest_neighbours",
     "retrieval_metrics",
     "aggregate_runs",
     "format_recall_table",
@@ -87,7 +91,7 @@ def embed(
             f"{type(first[0] if isinstance(first, (tuple, list)) else first).__name__}. "
             "Build the dataset with an eval transform (e.g. histlib.data transforms)."
         )
-    device = torch.device(device) if device is not None else _default_device()
+    device = pick_device(device)
     loader = DataLoader(
         dataset, batch_size=batch_size, shuffle=False, num_workers=num_workers,
         pin_memory=device.type == "cuda",
@@ -107,11 +111,83 @@ def embed(
     return torch.cat(chunks), torch.cat(labels).long()
 
 
-def _default_device() -> torch.device:
-    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-
-
 # -- metrics ---------------------------------------------------------------------------------
+
+
+def nearest_neighbours(
+    queries: torch.Tensor,
+    k: int,
+    reference: torch.Tensor | None = None,
+    query_in_reference: torch.Tensor | None = None,
+    chunk_size: int | None = None,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The ``k`` nearest reference items of each query by cosine similarity, exact and chunked.
+
+    Args:
+        queries: (Q, D) float embeddings (normalised here).
+        k: neighbours per query (at most the reference size, minus one when excluding).
+        reference: (R, D) float; default the queries themselves (each query then excludes itself).
+        query_in_reference: (Q,) int, the index of each query in ``reference`` (-1: not in it),
+            excluded from its own neighbours; default ``arange(Q)`` when ``reference`` is None,
+            else nothing excluded.
+        chunk_size: query rows per similarity chunk (default: about 128 MB of similarities).
+    Returns:
+        ``(similarities, indices)``: (Q, k) each, nearest first (ties in arbitrary order).
+
+    >>> x = torch.tensor([[1.0, 0.0], [0.9, 0.1], [0.0, 1.0]])
+    >>> nearest_neighbours(x, 1)[1].flatten().tolist()
+    [1, 0, 1]
+    """
+    q, ref, exclude = _query_and_reference(queries, reference, query_in_reference)
+    if isinstance(k, bool) or not isinstance(k, numbers.Integral) or not 1 <= k <= ref.shape[0] - bool((exclude >= 0).any()):
+        raise ValueError(f"k must be an integer in 1..{ref.shape[0] - bool((exclude >= 0).any())} (the reference "
+                         f"items a query can retrieve), got {k!r}")
+    rows_per_chunk = min(chunk_size or max(1, _CHUNK_BYTES // (ref.shape[0] * ref.element_size())), q.shape[0])
+    values, indices = [], []
+    for start in range(0, q.shape[0], rows_per_chunk):
+        sims = q[start:start + rows_per_chunk] @ ref.t()
+        _exclude(sims, exclude[start:start + rows_per_chunk])
+        top = sims.topk(int(k), dim=1)
+        values.append(top.values)
+        indices.append(top.indices)
+    return torch.cat(values), torch.cat(indices)
+
+
+def _query_and_reference(queries, reference, query_in_reference):
+    """Normalised float queries (Q, D) and reference (R, D), and the excluded column per query (Q,)."""
+    q = _normalised(queries, "queries")
+    if reference is None:
+        ref = q
+        exclude = torch.arange(q.shape[0]) if query_in_reference is None else torch.as_tensor(query_in_reference)
+    else:
+        ref = _normalised(reference, "reference")
+        if ref.shape[1] != q.shape[1]:
+            raise ValueError(f"reference embeddings have width {ref.shape[1]}, the queries {q.shape[1]}")
+        if ref.dtype != q.dtype:
+            q, ref = q.double(), ref.double()
+        exclude = (torch.full((q.shape[0],), -1) if query_in_reference is None
+                   else torch.as_tensor(query_in_reference))
+    exclude = exclude.long().flatten()
+    if exclude.shape[0] != q.shape[0] or bool(((exclude < -1) | (exclude >= ref.shape[0])).any()):
+        raise ValueError(f"query_in_reference must hold one index in -1..{ref.shape[0] - 1} per query "
+                         f"({q.shape[0]}), got {tuple(exclude.shape)}")
+    return q, ref, exclude
+
+
+def _normalised(embeddings, name: str) -> torch.Tensor:
+    embeddings = torch.as_tensor(embeddings)
+    if embeddings.ndim != 2 or not embeddings.is_floating_point():
+        raise ValueError(f"{name} must be a 2-D float tensor (N, D), got {embeddings.dtype} {tuple(embeddings.shape)}")
+    if not bool(torch.isfinite(embeddings).all()):
+        raise ValueError(f"{name} contain NaN or infinite values")
+    dtype = torch.float64 if embeddings.dtype == torch.float64 else torch.float32
+    return F.normalize(embeddings.detach().cpu().to(dtype), dim=1)
+
+
+def _exclude(sims: torch.Tensor, columns: torch.Tensor) -> None:
+    """Set ``sims[i, columns[i]]`` to -inf where ``columns[i] >= 0`` (a query's own entry)."""
+    rows = (columns >= 0).nonzero().flatten()
+    sims[rows, columns[rows]] = -math.inf
 
 
 def retrieval_metrics(
@@ -121,56 +197,85 @@ def retrieval_metrics(
     nmi: bool = False,
     chunk_size: int | None = None,
     seed: int = 0,
+    *,
+    reference: torch.Tensor | None = None,
+    reference_labels: torch.Tensor | None = None,
+    query_in_reference: torch.Tensor | None = None,
 ) -> dict[str, float]:
-    """Leave-one-out retrieval metrics of a labelled set of embeddings, as fractions in [0, 1].
+    """Retrieval metrics of labelled query embeddings, as fractions in [0, 1].
+
+    By default every item is a query against all the others (leave-one-out, itself excluded by
+    index: the benchmarks' protocol). With ``reference`` and ``reference_labels`` the queries
+    search a separate gallery instead (in-shop retrieval); ``query_in_reference`` then names, per
+    query, its own index in the gallery to exclude (-1: none). pytorch-metric-learning's
+    ``AccuracyCalculator.get_accuracy(query, ref, ..., ref_includes_query=True)`` with the query
+    set as reference is the default here; ``ref_includes_query=False`` is ``reference=...``.
 
     Returns a dict with:
 
     - ``recall@K`` for each K: fraction of *all* queries with at least one same-class item
-      among their K nearest neighbours. A query whose class has no other member (a singleton)
+      among their K nearest neighbours. A query with no same-class item to find (a singleton)
       can never hit: it counts as a miss.
     - ``precision_at_1``: fraction of non-singleton queries whose nearest neighbour is of their
       class (pytorch-metric-learning's definition; equals ``recall@1`` without singletons).
     - ``map@r`` (MAP@R) and ``r_precision``: Musgrave et al., "A Metric Learning Reality Check"
-      (2020). For a query with R other same-class items, R-Precision is the fraction of them
+      (2020). For a query with R same-class items to find, R-Precision is the fraction of them
       among its R nearest neighbours, and AP@R = (1/R) sum_{i<=R} P(i) rel(i). Both are
       averaged over the non-singleton queries only (singletons have R = 0).
-    - ``NMI`` when ``nmi=True``: normalised mutual information between the labels and a k-means
-      clustering (as many clusters as classes, seeded) of the normalised embeddings.
+    - ``NMI`` when ``nmi=True``: normalised mutual information between the query labels and a
+      k-means clustering (as many clusters as classes, seeded) of the normalised query embeddings.
 
     Ranking: neighbours are ordered by cosine similarity; an item tied in similarity with the
     query's same-class item is ranked before it when it is of another class (ties are scored
     pessimistically), so duplicated or collapsed embeddings cannot inflate any metric.
 
     Args:
-        embeddings: (N, D) float, not necessarily normalised. float64 is kept, anything else
-            is computed in float32.
+        embeddings: (N, D) float query embeddings, not necessarily normalised. float64 is kept,
+            anything else is computed in float32.
         labels: (N,) int class labels (any integers).
         ks: the K of Recall@K.
         nmi: also compute NMI (k-means; slow for many classes).
         chunk_size: query rows per similarity chunk (default: about 128 MB of similarities).
         seed: seed of the k-means clustering.
+        reference, reference_labels: (R, D) float and (R,) int, a separate gallery.
+        query_in_reference: (N,) int, each query's index in the gallery (-1: not in it).
     """
     x, labels, ks = _check_metric_inputs(embeddings, labels, ks)
-    n = x.shape[0]
-    # Work in class order: each query's same-class items are then one contiguous column range.
-    _, class_index, class_sizes = torch.unique(labels, return_inverse=True, return_counts=True)
+    if (reference is None) != (reference_labels is None):
+        raise ValueError("give reference and reference_labels together (a gallery), or neither (leave-one-out)")
+    if reference is None:
+        if query_in_reference is not None:
+            raise ValueError("query_in_reference needs a reference gallery")
+        ref, ref_labels = x, labels
+        exclude = torch.arange(x.shape[0])
+    else:
+        ref, ref_labels, _ = _check_metric_inputs(reference, reference_labels, ks, minimum=1, name="reference")
+        x, ref, exclude = _query_and_reference(x, ref, query_in_reference)
+    n = ref.shape[0]
+    # Work in the gallery's class order: each query's same-class items are one contiguous column range.
+    classes, class_index, class_sizes = torch.unique(ref_labels, return_inverse=True, return_counts=True)
     order = torch.argsort(class_index, stable=True)
-    x, class_index = x[order], class_index[order]
+    ref = ref[order]
+    position = torch.empty_like(order)
+    position[order] = torch.arange(n)
+    exclude = torch.where(exclude >= 0, position[exclude.clamp(min=0)], -1)
     class_start = torch.cumsum(class_sizes, 0) - class_sizes
-    begin = class_start[class_index]  # first column of each query's class, (N,)
-    end = begin + class_sizes[class_index]  # one past its last column, (N,)
-    r = end - begin - 1  # other same-class items per query, (N,)
+    slot = torch.searchsorted(classes, labels).clamp(max=len(classes) - 1)
+    found = classes[slot] == labels
+    begin = torch.where(found, class_start[slot], 0)  # first column of each query's class, (Q,)
+    end = torch.where(found, begin + class_sizes[slot], 0)  # one past its last column, (Q,)
+    r = end - begin - ((exclude >= begin) & (exclude < end)).long()  # same-class items to find, (Q,)
 
-    first_rank = torch.empty(n, dtype=torch.long)  # rank of the best same-class item
-    precision_sums = torch.zeros(n, dtype=torch.float64)  # sum_{i: rank_i <= R} i / rank_i
-    hits_in_r = torch.zeros(n, dtype=torch.long)  # same-class items ranked within R
-    rows_per_chunk = chunk_size or max(1, _CHUNK_BYTES // (n * x.element_size()))
-    rows_per_chunk = min(rows_per_chunk, n)
-    buffers = (torch.empty(rows_per_chunk, n, dtype=x.dtype), torch.empty(rows_per_chunk, n, dtype=torch.bool))
-    for start in range(0, n, rows_per_chunk):
-        stop = min(n, start + rows_per_chunk)
-        stats = _rank_chunk(x, begin, end, start, stop, buffers)
+    q = x.shape[0]
+    first_rank = torch.empty(q, dtype=torch.long)  # rank of the best same-class item
+    precision_sums = torch.zeros(q, dtype=torch.float64)  # sum_{i: rank_i <= R} i / rank_i
+    hits_in_r = torch.zeros(q, dtype=torch.long)  # same-class items ranked within R
+    rows_per_chunk = chunk_size or max(1, _CHUNK_BYTES // (n * ref.element_size()))
+    rows_per_chunk = min(rows_per_chunk, q)
+    buffers = (torch.empty(rows_per_chunk, n, dtype=ref.dtype), torch.empty(rows_per_chunk, n, dtype=torch.bool))
+    for start in range(0, q, rows_per_chunk):
+        stop = min(q, start + rows_per_chunk)
+        stats = _rank_chunk(x[start:stop], ref, begin[start:stop], end[start:stop], exclude[start:stop], buffers)
         first_rank[start:stop], precision_sums[start:stop], hits_in_r[start:stop] = stats
 
     has_positive = r > 0
@@ -183,53 +288,54 @@ def retrieval_metrics(
     else:
         metrics.update({"precision_at_1": math.nan, "map@r": math.nan, "r_precision": math.nan})
     if nmi:
-        metrics["NMI"] = normalized_mutual_information(x, class_index, seed=seed)
+        metrics["NMI"] = normalized_mutual_information(x, labels, seed=seed)
     return metrics
 
 
-def _rank_chunk(x, begin, end, start, stop, buffers):
-    """Ranking statistics of queries ``start:stop`` of the class-ordered items ``x``.
+def _rank_chunk(queries, x, begin, end, exclude, buffers):
+    """Ranking statistics of a chunk of queries against the class-ordered gallery ``x``.
 
     Args:
-        x: (N, D) unit embeddings, sorted by class. begin, end: (N,) each item's class columns.
-        buffers: reusable (q, N) similarity and bool buffers.
+        queries: (q, D) unit embeddings. x: (N, D) unit gallery embeddings, sorted by class.
+        begin, end: (q,) each query's same-class columns [begin, end). exclude: (q,) the query's
+            own column (-1: none). buffers: reusable (q, N) similarity and bool buffers.
     Returns:
         ``(first_rank, precision_sums, hits_in_r)`` for the chunk: the rank of the best
         same-class item (max int64 if none), sum of i / rank_i over same-class items ranked
         within R, and how many are; (q,) each.
     """
-    q, n = stop - start, x.shape[0]
-    rows, queries = torch.arange(q), torch.arange(start, stop)
-    sims = torch.mm(x[start:stop], x.t(), out=buffers[0][:q])  # (q, N)
-    sims[rows, queries] = -math.inf  # the query itself, excluded by index
-    begin, end = begin[start:stop, None], end[start:stop, None]
-    r = (end - begin - 1).squeeze(1)
-
-    # Recall@K: rank of the best same-class item = 1 + other-class items at or above it. The
-    # same-class columns of the chunk lie in a narrow window around its diagonal block.
-    lo, hi = int(begin.min()), int(end.max())
-    window = sims[:, lo:hi]
-    columns = torch.arange(lo, hi)
-    positive = (columns >= begin) & (columns < end) & (columns != queries[:, None])
-    best = torch.where(positive, window, -math.inf).amax(dim=1, keepdim=True)
-    at_or_above = _count(torch.ge(sims, best, out=buffers[1][:q]))
-    positives_at_or_above = _count(positive & (window >= best))
-    first_rank = torch.where(r > 0, at_or_above - positives_at_or_above + 1, torch.iinfo(torch.long).max)
-
+    q, n = queries.shape[0], x.shape[0]
+    sims = torch.mm(queries, x.t(), out=buffers[0][:q])  # (q, N)
+    _exclude(sims, exclude)
+    begin, end, exclude = begin[:, None], end[:, None], exclude[:, None]
+    r = (end - begin - ((exclude >= begin) & (exclude < end)).long()).squeeze(1)
+    first_rank = torch.full((q,), torch.iinfo(torch.long).max, dtype=torch.long)
     precision_sums = torch.zeros(q, dtype=torch.float64)
     hits_in_r = torch.zeros(q, dtype=torch.long)
     top = int(r.max())
     if top == 0:
         return first_rank, precision_sums, hits_in_r
+
+    # Recall@K: rank of the best same-class item = 1 + other-class items at or above it. The
+    # same-class columns of the chunk lie in a narrow window.
+    lo, hi = int(begin.min()), int(end.max())
+    window = sims[:, lo:hi]
+    columns = torch.arange(lo, hi)
+    positive = (columns >= begin) & (columns < end) & (columns != exclude)
+    best = torch.where(positive, window, -math.inf).amax(dim=1, keepdim=True)
+    at_or_above = _count(torch.ge(sims, best, out=buffers[1][:q]))
+    positives_at_or_above = _count(positive & (window >= best))
+    first_rank = torch.where(r > 0, at_or_above - positives_at_or_above + 1, first_rank)
+
     # MAP@R and R-Precision need only the R nearest neighbours: take the chunk's largest R, plus
     # one to see whether an item outside the list ties with its last entry.
     values, indices = sims.topk(min(top + 1, n), dim=1)  # sorted, ties in arbitrary order
-    is_positive = (indices >= begin) & (indices < end) & (indices != queries[:, None])
+    is_positive = (indices >= begin) & (indices < end) & (indices != exclude)
     if values.shape[1] > top:
         ambiguous = (values[:, top] == values[:, top - 1]).nonzero().flatten().tolist()
         everything = torch.arange(n)
         for row in ambiguous:  # exact re-ranking of the (rare) rows with a tie at the boundary
-            same_class = (everything >= begin[row]) & (everything < end[row]) & (everything != queries[row])
+            same_class = (everything >= begin[row]) & (everything < end[row]) & (everything != exclude[row])
             order = _pessimistic_order(sims[row], same_class)[: top + 1]
             values[row], is_positive[row] = sims[row, order], same_class[order]
         values, is_positive = values[:, :top], is_positive[:, :top]
@@ -238,7 +344,7 @@ def _rank_chunk(x, begin, end, start, stop, buffers):
     values, is_positive = values.gather(1, order), is_positive.gather(1, order)
     is_positive = is_positive.gather(1, torch.argsort(-values, dim=1, stable=True))
 
-    ranks = torch.arange(1, top + 1)
+    ranks = torch.arange(1, is_positive.shape[1] + 1)
     within_r = is_positive & (ranks[None, :] <= r[:, None])
     hits = within_r.cumsum(dim=1)
     precision_sums = torch.where(within_r, hits.double() / ranks, 0.0).sum(dim=1)
@@ -283,28 +389,24 @@ def normalized_mutual_information(
     return float(normalized_mutual_info_score(labels.numpy(), clusters))
 
 
-def _check_metric_inputs(embeddings, labels, ks):
+def _check_metric_inputs(embeddings, labels, ks, minimum: int = 2, name: str = "embeddings"):
     embeddings = torch.as_tensor(embeddings)
     labels = torch.as_tensor(labels)
     if embeddings.ndim != 2 or not embeddings.is_floating_point():
         raise ValueError(
-            f"embeddings must be a 2-D float tensor (N, D), got {embeddings.dtype} {tuple(embeddings.shape)}"
+            f"{name} must be a 2-D float tensor (N, D), got {embeddings.dtype} {tuple(embeddings.shape)}"
         )
     if labels.ndim != 1 or labels.is_floating_point() or labels.shape[0] != embeddings.shape[0]:
         raise ValueError(
-            f"labels must be a 1-D integer tensor with one label per embedding "
+            f"labels of the {name} must be a 1-D integer tensor with one label per embedding "
             f"({embeddings.shape[0]}), got {labels.dtype} {tuple(labels.shape)}"
         )
-    if embeddings.shape[0] < 2:
-        raise ValueError("retrieval needs at least 2 items")
-    if not bool(torch.isfinite(embeddings).all()):
-        raise ValueError("embeddings contain NaN or infinite values")
+    if embeddings.shape[0] < minimum:
+        raise ValueError(f"retrieval needs at least {minimum} {name}")
     ks = tuple(ks)
-    if not ks or any(isinstance(k, bool) or not isinstance(k, int) or k < 1 for k in ks):
+    if not ks or any(isinstance(k, bool) or not isinstance(k, numbers.Integral) or k < 1 for k in ks):
         raise ValueError(f"ks must be positive integers, got {ks}")
-    dtype = torch.float64 if embeddings.dtype == torch.float64 else torch.float32
-    x = F.normalize(embeddings.detach().cpu().to(dtype), dim=1)
-    return x, labels.detach().cpu().long(), ks
+    return _normalised(embeddings, name), labels.detach().cpu().long(), tuple(int(k) for k in ks)
 
 
 # -- several runs ----------------------------------------------------------------------------

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import math
+import numbers
 from typing import NamedTuple
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from pytorch_metric_learning.losses import BaseMetricLossFunction
@@ -27,6 +30,8 @@ class HISTTerms(NamedTuple):
         hyperedge_classes: (E,) class of each hyperedge, ascending.
         propagation: (N, N) propagation matrix G.
         logits: (N, C) HGNN output O.
+        sample_distribution_loss: (N,) each sample's ``L_D`` term.
+        sample_hgnn_loss: (N,) each sample's ``L_CE`` term (before the ``lambda_s`` weight).
     """
 
     loss: torch.Tensor
@@ -37,6 +42,8 @@ class HISTTerms(NamedTuple):
     hyperedge_classes: torch.Tensor
     propagation: torch.Tensor
     logits: torch.Tensor
+    sample_distribution_loss: torch.Tensor
+    sample_hgnn_loss: torch.Tensor
 
 
 class HypergraphNN(nn.Module):
@@ -128,26 +135,26 @@ class HISTLoss(BaseMetricLossFunction):
             raise ValueError("HISTLoss uses its own Mahalanobis distance; 'distance' is not accepted")
         _check_positive_int(num_classes=num_classes, embedding_size=embedding_size,
                             hgnn_hidden=hgnn_hidden, hgnn_layers=hgnn_layers)
-        if not tau > 0:
-            raise ValueError(f"tau must be > 0, got {tau}")
-        if not alpha >= 0:
-            raise ValueError(f"alpha must be >= 0, got {alpha}")
-        if not lambda_s >= 0:
-            raise ValueError(f"lambda_s must be >= 0, got {lambda_s}")
+        for name, value, low in (("tau", tau, None), ("alpha", alpha, 0), ("lambda_s", lambda_s, 0)):
+            if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value) \
+                    or (value <= 0 if low is None else value < low):
+                raise ValueError(f"{name} must be a finite number {'> 0' if low is None else '>= 0'}, got {value!r}")
         super().__init__(**kwargs)
-        self.num_classes = num_classes
-        self.embedding_size = embedding_size
+        self.num_classes = int(num_classes)
+        self.embedding_size = int(embedding_size)
         self.tau = float(tau)
         self.alpha = float(alpha)
         self.lambda_s = float(lambda_s)
         self.means = nn.Parameter(torch.empty(num_classes, embedding_size))
         self.log_vars = nn.Parameter(torch.empty(num_classes, embedding_size))
-        self.hgnn = HypergraphNN(embedding_size, num_classes, hgnn_hidden, hgnn_layers)
+        self.hgnn = HypergraphNN(self.embedding_size, self.num_classes, int(hgnn_hidden), int(hgnn_layers))
         self.reset_class_distributions()
         self.add_to_recordable_attributes(
             list_of_names=["num_classes", "embedding_size", "tau", "alpha", "lambda_s"],
             is_stat=False,
         )
+        # with collect_stats=True: the detached means L_D and L_CE of the last call (PML statistics)
+        self.add_to_recordable_attributes(list_of_names=["distribution_loss", "hgnn_loss"], is_stat=True)
 
     def reset_class_distributions(self) -> None:
         """Initialise ``means`` and ``log_vars`` with ``kaiming_normal_(mode="fan_out")``: N(0, 2/C)."""
@@ -175,6 +182,9 @@ class HISTLoss(BaseMetricLossFunction):
         # PML sums the sub-losses in the embeddings' dtype: keep that sum out of half precision.
         if torch.is_tensor(embeddings) and embeddings.dtype in (torch.float16, torch.bfloat16):
             embeddings = embeddings.float()
+        if labels is not None:  # checked here, before pytorch-metric-learning reads their .shape
+            labels = self._as_label_tensor(embeddings, labels)
+            self._check_inputs(embeddings, labels)
         return super().forward(embeddings, labels, indices_tuple, ref_emb, ref_labels)
 
     def compute_loss(self, embeddings, labels, indices_tuple, ref_emb, ref_labels):
@@ -182,15 +192,18 @@ class HISTLoss(BaseMetricLossFunction):
         c_f.ref_not_supported(embeddings, labels, ref_emb, ref_labels)
         c_f.indices_tuple_not_supported(indices_tuple)
         terms = self._evaluate(embeddings, labels)
+        if self.collect_stats:
+            self.distribution_loss = terms.distribution_loss.detach()
+            self.hgnn_loss = terms.hgnn_loss.detach()
         indices = c_f.torch_arange_from_size(embeddings)
         return {
             "distribution_loss": {
-                "losses": terms.distribution_loss,
+                "losses": terms.sample_distribution_loss,
                 "indices": indices,
                 "reduction_type": "element",
             },
             "hgnn_loss": {
-                "losses": self.lambda_s * terms.hgnn_loss,
+                "losses": self.lambda_s * terms.sample_hgnn_loss,
                 "indices": indices,
                 "reduction_type": "element",
             },
@@ -213,19 +226,11 @@ class HISTLoss(BaseMetricLossFunction):
         Args:
             embeddings: (N, D) float. labels: (N,) int in ``[0, C)``.
         """
-        if torch.is_tensor(embeddings) and torch.is_tensor(labels):
-            labels = labels.to(embeddings.device)
-        terms = self._evaluate(embeddings, labels)
-        distribution_loss = terms.distribution_loss.mean()
-        hgnn_loss = terms.hgnn_loss.mean()
-        return terms._replace(
-            loss=distribution_loss + self.lambda_s * hgnn_loss,
-            distribution_loss=distribution_loss,
-            hgnn_loss=hgnn_loss,
-        )
+        return self._evaluate(embeddings, labels)
 
-    def _evaluate(self, embeddings: torch.Tensor, labels: torch.Tensor) -> HISTTerms:
-        """One pass with per-sample losses: ``distribution_loss`` and ``hgnn_loss`` are (N,)."""
+    def _evaluate(self, embeddings: torch.Tensor, labels) -> HISTTerms:
+        """One pass: every intermediate result, the per-sample terms and their means."""
+        labels = self._as_label_tensor(embeddings, labels)
         self._check_inputs(embeddings, labels)
         self.cast_types(HF.compute_dtype(embeddings), embeddings.device)
         labels = labels.long()
@@ -238,16 +243,31 @@ class HISTLoss(BaseMetricLossFunction):
             per_sample_ce = F.cross_entropy(
                 logits.to(HF.compute_dtype(embeddings)), labels, reduction="none"
             )
+        distribution_loss, hgnn_loss = per_sample_distribution.mean(), per_sample_ce.mean()
         return HISTTerms(
-            loss=per_sample_distribution + self.lambda_s * per_sample_ce,
-            distribution_loss=per_sample_distribution,
-            hgnn_loss=per_sample_ce,
+            loss=distribution_loss + self.lambda_s * hgnn_loss,
+            distribution_loss=distribution_loss,
+            hgnn_loss=hgnn_loss,
             distances=distances,
             incidence=incidence,
             hyperedge_classes=classes,
             propagation=propagation,
             logits=logits,
+            sample_distribution_loss=per_sample_distribution,
+            sample_hgnn_loss=per_sample_ce,
         )
+
+    @staticmethod
+    def _as_label_tensor(embeddings, labels):
+        """Labels as a tensor on the embeddings' device: lists and numpy arrays of integers are
+        accepted; anything else is left for :meth:`_check_inputs` to refuse with a ValueError."""
+        if not torch.is_tensor(labels) and isinstance(labels, (list, tuple, np.ndarray, np.integer)):
+            array = np.asarray(labels)
+            if array.dtype.kind in "iu":
+                labels = torch.as_tensor(array, dtype=torch.long)
+        if torch.is_tensor(labels) and torch.is_tensor(embeddings):
+            labels = labels.to(embeddings.device)
+        return labels
 
     def _check_inputs(self, embeddings, labels) -> None:
         if not torch.is_tensor(embeddings) or not embeddings.is_floating_point() or embeddings.ndim != 2:
@@ -282,7 +302,7 @@ class HISTLoss(BaseMetricLossFunction):
 
 def _check_positive_int(**values: int) -> None:
     for name, value in values.items():
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
             raise ValueError(f"{name} must be a positive integer, got {value!r}")
 
 

@@ -1,133 +1,333 @@
 """Figures of the workbook; each function returns a matplotlib ``Figure`` (nothing is shown or saved).
 
-- :func:`hypergraph_figure`: distances, incidence H and propagation G of one batch, as heatmaps.
-- :func:`training_curves`: loss and retrieval metrics per epoch from a run's history.
-- :func:`embedding_map`: a 2-D map (e.g. UMAP) of embeddings coloured by class, optionally with
-  the hyperedges of a batch drawn over it.
-- :func:`retrieval_grid`: queries and their nearest neighbours, hits and misses marked.
+Conventions: axes are labelled, values that are compared share a fixed colour scale, and a class
+keeps one colour in every figure (:func:`class_colours`, indexed by the class's label).
+
+- :func:`hypergraph_figure`: distances, incidence H and propagation G of one batch.
+- :func:`sample_terms_figure`: each sample's two loss terms and the gradient each sends.
+- :func:`distribution_loss_vs_tau`: why ``L_D(tau)`` is U-shaped.
+- :func:`training_curves`: per-step losses (smoothed) and per-epoch metrics of a run.
+- :func:`embedding_map`, :func:`hyperedge_map`: 2-D maps of embeddings, and a batch's hyperedges.
+- :func:`retrieval_grid`: queries and their nearest neighbours with similarities.
+- :func:`sweep_figure`, :func:`convergence_figure`: the analysis sweeps with error bars, and
+  their validation curves.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
+from matplotlib.lines import Line2D
+from matplotlib.ticker import MaxNLocator
 
 from .losses import HISTTerms
 
-__all__ = ["hypergraph_figure", "training_curves", "embedding_map", "retrieval_grid", "save_figure"]
+__all__ = [
+    "class_colours", "hypergraph_figure", "sample_terms_figure", "distribution_loss_vs_tau", "training_curves",
+    "embedding_map", "hyperedge_map", "retrieval_grid", "sweep_figure", "convergence_figure", "save_figure",
+]
+
+METRIC_NAMES = {"map@r": "MAP@R", "r_precision": "R-Precision", "precision_at_1": "Precision@1"}
 
 
 def _numpy(x) -> np.ndarray:
     return x.detach().cpu().numpy() if torch.is_tensor(x) else np.asarray(x)
 
 
-def hypergraph_figure(terms: HISTTerms, labels, title: str = "") -> plt.Figure:
-    """Heatmaps of one batch's hypergraph: distances to the present classes, H and G.
+def metric_name(metric: str) -> str:
+    """Display name: ``recall@1`` -> ``R@1``, ``map@r`` -> ``MAP@R``."""
+    return METRIC_NAMES.get(metric, metric.replace("recall@", "R@"))
+
+
+def class_colours(num_classes: int) -> np.ndarray:
+    """One fixed colour per class label, (num_classes, 3) RGB in [0, 1]: label ``c`` is always
+    ``class_colours(C)[c]``, in every figure of a split. Neighbouring labels get distant hues.
+
+    >>> class_colours(5).shape
+    (5, 3)
+    """
+    import seaborn as sns
+
+    palette = np.asarray(sns.color_palette("husl", num_classes))
+    stride = next(s for s in (7, 11, 13, 17, 19, 23, 1) if np.gcd(s, num_classes) == 1)
+    return palette[(np.arange(num_classes) * stride) % num_classes]
+
+
+# -- one batch's hypergraph ---------------------------------------------------------------------
+
+
+def _class_boundaries(ax, labels_sorted: np.ndarray, rows: bool = True, columns: bool = True) -> None:
+    edges = np.flatnonzero(np.diff(labels_sorted)) + 0.5
+    for edge in edges:
+        if rows:
+            ax.axhline(edge, color="white", lw=0.6, alpha=0.8)
+        if columns:
+            ax.axvline(edge, color="white", lw=0.6, alpha=0.8)
+
+
+def hypergraph_figure(terms: HISTTerms, labels, title: str = "", g_max: float | None = None,
+                      class_names: Sequence[str] | None = None) -> plt.Figure:
+    """Heatmaps of one batch: distances to the classes present, H and G, samples sorted by class.
+
+    Colour scales are fixed so that figures can be compared: d over its whole range [0, 4], H over
+    [0, 1] and G over [0, ``g_max``] (default: this G's largest entry). White lines separate
+    classes.
 
     Args:
         terms: from ``HISTLoss.compute_terms``. labels: (N,) the batch's labels.
     """
     labels = _numpy(labels)
-    order = np.argsort(labels, kind="stable")  # samples grouped by class
+    order = np.argsort(labels, kind="stable")
+    sorted_labels = labels[order]
     classes = _numpy(terms.hyperedge_classes)
+    propagation = _numpy(terms.propagation)[order][:, order]
+    g_max = float(propagation.max()) if g_max is None else g_max
     panels = [
-        ("Mahalanobis distance d (present classes)", _numpy(terms.distances)[order][:, classes], "viridis_r"),
-        ("incidence H (hyperedge = class)", _numpy(terms.incidence)[order], "magma"),
-        ("propagation G", _numpy(terms.propagation)[order][:, order], "magma"),
+        ("distance d to each class present", _numpy(terms.distances)[order][:, classes], "viridis_r", 0.0, 4.0),
+        ("incidence H (1 = own class)", _numpy(terms.incidence)[order], "magma", 0.0, 1.0),
+        ("propagation G", propagation, "magma", 0.0, g_max),
     ]
-    fig, axes = plt.subplots(1, 3, figsize=(13, 4.2), constrained_layout=True)
-    for ax, (name, values, cmap) in zip(axes, panels):
-        image = ax.imshow(values, cmap=cmap, aspect="auto", interpolation="nearest")
+    fig, axes = plt.subplots(1, 3, figsize=(14, 4.4), constrained_layout=True,
+                             gridspec_kw={"width_ratios": [len(classes), len(classes), len(labels)]})
+    for ax, (name, values, cmap, low, high) in zip(axes, panels):
+        image = ax.imshow(values, cmap=cmap, vmin=low, vmax=high, aspect="auto", interpolation="nearest")
         ax.set_title(name, fontsize=10)
-        fig.colorbar(image, ax=ax, shrink=0.8)
-    axes[0].set_ylabel("sample (sorted by class)")
+        fig.colorbar(image, ax=ax, shrink=0.85)
+        _class_boundaries(ax, sorted_labels, columns=ax is axes[2])
     for ax in axes[:2]:
-        ax.set_xlabel("hyperedge (class present in the batch)")
-        ax.set_xticks(range(len(classes)), [str(c) for c in classes], fontsize=7)
-    axes[2].set_xlabel("sample")
-    loss = f"L = {terms.loss.item():.3f} (L_D {terms.distribution_loss.item():.3f}, L_CE {terms.hgnn_loss.item():.3f})"
-    fig.suptitle(f"{title}  {loss}".strip(), fontsize=11)
+        ax.set_xlabel("hyperedge (a class present in the batch)")
+        names = [class_names[c] if class_names is not None else str(c) for c in classes]
+        ax.set_xticks(range(len(classes)), names if len(classes) <= 12 else [""] * len(classes), fontsize=7)
+    axes[0].set_ylabel("sample (sorted by class)")
+    axes[2].set_xlabel("sample (sorted by class)")
+    loss = (f"L = {terms.loss.item():.3f} = L_D {terms.distribution_loss.item():.3f} + lambda_s x "
+            f"L_CE {terms.hgnn_loss.item():.3f}")
+    fig.suptitle(f"{title}   {loss}".strip(), fontsize=11)
     return fig
 
 
-def training_curves(history: Sequence[Mapping[str, float]], metrics: Sequence[str] = ("recall@1", "map@r"),
-                    title: str = "") -> plt.Figure:
-    """Training loss and validation / test metrics per epoch (``FitResult.history`` rows)."""
+def sample_terms_figure(terms: HISTTerms, labels, gradients: Mapping[str, torch.Tensor], title: str = "",
+                        loss_max: float | None = None, grad_max: float | None = None) -> plt.Figure:
+    """Each sample's ``L_D`` and ``L_CE`` terms, and the size of the gradient each sends to the
+    sample's embedding (:func:`histlib.analysis.term_gradients`); samples sorted by class."""
+    labels = _numpy(labels)
+    order = np.argsort(labels, kind="stable")
+    x = np.arange(len(labels))
+    fig, axes = plt.subplots(1, 2, figsize=(12, 3.2), constrained_layout=True)
+    width = 0.4
+    for ax, (a, b, ylabel, top) in zip(axes, [
+        (_numpy(terms.sample_distribution_loss)[order], _numpy(terms.sample_hgnn_loss)[order], "loss", loss_max),
+        (_numpy(gradients["distribution_loss"])[order], _numpy(gradients["hgnn_loss"])[order],
+         "gradient norm on the embedding", grad_max),
+    ]):
+        ax.bar(x - width / 2, a, width, label="L_D", color="tab:blue")
+        ax.bar(x + width / 2, b, width, label="lambda_s L_CE" if "gradient" in ylabel else "L_CE", color="tab:orange")
+        ax.set(xlabel="sample (sorted by class)", ylabel=ylabel, xlim=(-1, len(labels)))
+        if top is not None:
+            ax.set_ylim(0, top)
+        for edge in np.flatnonzero(np.diff(labels[order])) + 0.5:
+            ax.axvline(edge, color="grey", lw=0.5, alpha=0.6)
+        ax.legend(fontsize=8)
+    axes[0].set_title("per-sample loss terms", fontsize=10)
+    axes[1].set_title("push each term gives each embedding", fontsize=10)
+    if title:
+        fig.suptitle(title, fontsize=11)
+    return fig
+
+
+def distribution_loss_vs_tau(distances: torch.Tensor, labels: torch.Tensor, taus: Sequence[float],
+                             title: str = "") -> plt.Figure:
+    """``L_D`` against tau for fixed distances, split into the samples whose own class is the
+    nearest distribution and those for which another class is nearer.
+
+    Args: distances (N, C), labels (N,). For the first group ``-log softmax`` falls to 0 as tau
+    grows; for the second it grows about linearly, as tau times the distance gap: the mean is U-shaped.
+    """
+    from .functional import distribution_loss
+
+    d, y = distances.detach().double(), labels.long()
+    own = d.gather(1, y[:, None]).squeeze(1)
+    others = d.clone()
+    others[torch.arange(len(y)), y] = float("inf")
+    right = own < others.min(dim=1).values
+    curves = {"all samples (L_D)": torch.ones_like(right), f"own class nearest ({int(right.sum())})": right,
+              f"another class nearer ({int((~right).sum())})": ~right}
+    fig, ax = plt.subplots(figsize=(5.5, 3.6), constrained_layout=True)
+    for (name, mask), style in zip(curves.items(), ("-", "--", ":")):
+        if mask.any():
+            values = [float(distribution_loss(d[mask], y[mask], t)) for t in taus]
+            ax.plot(taus, values, style, marker="o", ms=3, label=name)
+    ax.set(xlabel="tau", ylabel="mean -log softmax(-tau d)[own class]", title=title or "L_D against tau")
+    ax.legend(fontsize=8)
+    return fig
+
+
+# -- a run ---------------------------------------------------------------------------------------
+
+
+def _smooth(values: np.ndarray, window: int) -> np.ndarray:
+    if len(values) < 2 or window < 2:
+        return values
+    window = min(window, len(values))
+    kernel = np.ones(window) / window
+    padded = np.concatenate([np.full(window - 1, values[0]), values])
+    return np.convolve(padded, kernel, mode="valid")
+
+
+def training_curves(history: Sequence[Mapping[str, float]], steps: Sequence[Mapping[str, float]] = (),
+                    metrics: Sequence[str] = ("recall@1", "map@r"), title: str = "", smooth: int = 15) -> plt.Figure:
+    """The losses per step (moving average over ``smooth`` steps) and the metrics per epoch.
+
+    Args:
+        history: ``FitResult.history`` (one row per epoch). steps: ``FitResult.steps`` (one row per
+            step; HIST's rows carry ``distribution_loss`` and ``hgnn_loss``).
+        metrics: per-epoch metrics to plot (validation dashed, test solid), in percent.
+    """
+    fig, axes = plt.subplots(1, 1 + len(metrics), figsize=(4.6 * (1 + len(metrics)), 3.5), constrained_layout=True)
+    ax = axes[0]
+    if steps:
+        per_epoch = {}
+        for row in steps:
+            per_epoch[row["epoch"]] = max(per_epoch.get(row["epoch"], 0), row["step"])
+        x = np.array([row["epoch"] - 1 + row["step"] / per_epoch[row["epoch"]] for row in steps])
+        terms = [("loss", "total L", "black")]
+        if "distribution_loss" in steps[0]:
+            terms += [("distribution_loss", "L_D", "tab:blue"), ("hgnn_loss", "L_CE", "tab:orange")]
+        for key, name, colour in terms:
+            raw = np.array([row[key] for row in steps])
+            ax.plot(x, raw, color=colour, alpha=0.15, lw=0.8)
+            ax.plot(x, _smooth(raw, smooth), color=colour, lw=1.6, label=name)
+        ax.legend(fontsize=8)
+    else:
+        ax.plot([row["epoch"] for row in history], [row["train_loss"] for row in history], marker="o")
+    ax.set(title="training loss per step", xlabel="epoch", ylabel="loss")
     epochs = [row["epoch"] for row in history]
-    fig, axes = plt.subplots(1, 1 + len(metrics), figsize=(4.2 * (1 + len(metrics)), 3.4), constrained_layout=True)
-    axes[0].plot(epochs, [row["train_loss"] for row in history], marker="o")
-    axes[0].set(title="training loss", xlabel="epoch")
     for ax, metric in zip(axes[1:], metrics):
         for split, style in (("val", "--"), ("test", "-")):
             key = f"{split}_{metric}"
-            if key in history[0]:
-                ax.plot(epochs, [100 * row[key] for row in history], style, marker="o", label=split)
-        ax.set(title=f"{metric} (%)", xlabel="epoch")
-        ax.legend()
+            if any(key in row for row in history):
+                ax.plot([row["epoch"] for row in history if key in row],
+                        [100 * row[key] for row in history if key in row], style, marker="o",
+                        label={"val": "validation classes", "test": "unseen test classes"}[split])
+        ax.set(title=f"{metric_name(metric)} per epoch", xlabel="epoch", ylabel=f"{metric_name(metric)} (%)")
+        ax.legend(fontsize=8)
+    for ax in axes:
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.set_xlim(0 if steps else min(epochs) - 0.2, max(epochs) + 0.2)
     if title:
         fig.suptitle(title)
     return fig
 
 
-def embedding_map(coords, labels, class_names: Sequence[str] | None = None, hyperedges=None,
-                  max_legend: int = 12, title: str = "") -> plt.Figure:
-    """Scatter of 2-D ``coords`` (N, 2) coloured by ``labels`` (N,).
+# -- maps of the embedding space --------------------------------------------------------------------
 
-    ``hyperedges`` optionally draws a batch's hypergraph over the map: a tuple
-    ``(member_index (M,), incidence (M, E), hyperedge_classes (E,))`` connecting each member to
-    the centroid of every hyperedge it belongs to, line opacity = its membership H.
+
+def embedding_map(coords, labels, colours: np.ndarray, class_names: Sequence[str] | None = None,
+                  title: str = "", ax=None, legend_max: int = 12, limits=None, size: float = 6) -> plt.Figure:
+    """Scatter of 2-D ``coords`` (N, 2) coloured by ``labels`` (N,) with ``colours[label]``.
+
+    ``limits``: ``((xmin, xmax), (ymin, ymax))`` to share one frame between several maps.
     """
-    import seaborn as sns
-
     coords, labels = _numpy(coords), _numpy(labels)
+    fig = ax.figure if ax is not None else plt.figure(figsize=(7, 6), layout="constrained")
+    ax = ax if ax is not None else fig.add_subplot()
     classes = np.unique(labels)
-    palette = sns.color_palette("husl", len(classes))
-    colour = {c: palette[i] for i, c in enumerate(classes)}
-    fig, ax = plt.subplots(figsize=(7, 6), constrained_layout=True)
     for c in classes:
         mask = labels == c
         name = class_names[c] if class_names is not None else str(c)
-        ax.scatter(coords[mask, 0], coords[mask, 1], s=6, color=colour[c], alpha=0.6,
-                   label=name if len(classes) <= max_legend else None)
-    if hyperedges is not None:
-        members, incidence, edge_classes = (_numpy(v) for v in hyperedges)
-        for e, c in enumerate(edge_classes):
-            centre = coords[labels == c].mean(axis=0)
-            ax.scatter(*centre, marker="*", s=250, color=colour.get(c, "k"), edgecolor="k", zorder=3)
-            for m, weight in zip(members, incidence[:, e]):
-                ax.plot(*zip(coords[m], centre), color=colour.get(c, "k"), alpha=float(weight) * 0.8, lw=1)
-        ax.scatter(coords[members, 0], coords[members, 1], s=40, facecolor="none", edgecolor="k", zorder=3)
-    if len(classes) <= max_legend:
-        ax.legend(markerscale=3, fontsize=8, loc="best")
-    ax.set(xticks=[], yticks=[], title=title)
+        ax.scatter(coords[mask, 0], coords[mask, 1], s=size, color=colours[c], alpha=0.7,
+                   label=name if len(classes) <= legend_max else None)
+    if len(classes) <= legend_max:
+        ax.legend(markerscale=2.5, fontsize=8, loc="best")
+    if limits is not None:
+        ax.set(xlim=limits[0], ylim=limits[1])
+    ax.set(xticks=[], yticks=[], title=title, xlabel="UMAP 1", ylabel="UMAP 2")
     return fig
 
 
-def retrieval_grid(images, labels, queries: Sequence[int], neighbours, class_names=None,
-                   title: str = "") -> plt.Figure:
-    """Each query (row) with its K nearest neighbours; green frame = same class, red = miss.
+def hyperedge_map(coords, labels, colours: np.ndarray, members_coords, members_labels, incidence,
+                  edge_classes, edge_coords, class_names: Sequence[str] | None = None, title: str = "",
+                  strongest: int = 2, threshold: float = 0.05) -> plt.Figure:
+    """A batch's hypergraph over a 2-D map of the embedding space.
+
+    Each batch member (a ring in its class colour) is joined by a solid line to its own hyperedge
+    (a star: its class's learned mean, mapped into the same 2-D space) and by dashed lines to its
+    ``strongest`` other hyperedges whose soft membership H exceeds ``threshold``; line width and
+    opacity grow with H (legend). The grey points are the rest of the split, for context.
 
     Args:
-        images: (N, H, W) or (N, H, W, 3) arrays (uint8 or float in [0, 1]).
-        labels: (N,). queries: Q query indices. neighbours: (Q, K) indices, nearest first.
+        coords (M, 2), labels (M,): the background map. members_coords (N, 2), members_labels (N,):
+        the batch. incidence (N, E): H. edge_classes (E,): each hyperedge's class. edge_coords (E, 2).
     """
-    images, labels, neighbours = _numpy(images), _numpy(labels), _numpy(neighbours)
+    coords, labels = _numpy(coords), _numpy(labels)
+    members_coords, members_labels = _numpy(members_coords), _numpy(members_labels)
+    incidence, edge_classes, edge_coords = _numpy(incidence), _numpy(edge_classes), _numpy(edge_coords)
+    fig, ax = plt.subplots(figsize=(8.5, 7), constrained_layout=True)
+    ax.scatter(coords[:, 0], coords[:, 1], s=3, color="lightgrey", alpha=0.5, zorder=0)
+
+    def style(weight):
+        return dict(lw=0.5 + 3.0 * weight, alpha=0.25 + 0.6 * weight)
+
+    for i, (point, label) in enumerate(zip(members_coords, members_labels)):
+        own = int(np.flatnonzero(edge_classes == label)[0])
+        ax.plot(*zip(point, edge_coords[own]), color=colours[label], zorder=2, **style(1.0))
+        others = [e for e in np.argsort(-incidence[i]) if e != own and incidence[i, e] > threshold][:strongest]
+        for e in others:
+            ax.plot(*zip(point, edge_coords[e]), color=colours[edge_classes[e]], ls="--", zorder=1,
+                    **style(float(incidence[i, e])))
+    ax.scatter(members_coords[:, 0], members_coords[:, 1], s=45, facecolor="white",
+               edgecolor=colours[members_labels], linewidth=2, zorder=3)
+    ax.scatter(edge_coords[:, 0], edge_coords[:, 1], marker="*", s=320, color=colours[edge_classes],
+               edgecolor="black", zorder=4)
+    if class_names is not None and len(edge_classes) <= 16:
+        for e, c in enumerate(edge_classes):
+            ax.annotate(class_names[c], edge_coords[e], xytext=(6, 6), textcoords="offset points", fontsize=9)
+    handles = [
+        Line2D([], [], marker="*", ls="", ms=14, color="grey", mec="black", label="hyperedge (learned class mean)"),
+        Line2D([], [], marker="o", ls="", ms=7, mfc="white", mec="grey", mew=2, label="batch sample"),
+        Line2D([], [], color="grey", **style(1.0), label="own hyperedge (H = 1)"),
+    ] + [Line2D([], [], color="grey", ls="--", **style(w), label=f"soft membership H = {w:g}") for w in (0.5, 0.2)]
+    ax.legend(handles=handles, fontsize=8, loc="best")
+    ax.set(xticks=[], yticks=[], xlabel="UMAP 1", ylabel="UMAP 2", title=title)
+    return fig
+
+
+def retrieval_grid(images, labels, queries: Sequence[int], neighbours, similarities=None, class_names=None,
+                   colours: np.ndarray | None = None, title: str = "") -> plt.Figure:
+    """Each query (row) with its K nearest neighbours; green frame = same class, red = another.
+
+    Args:
+        images: (N, H, W) or (N, H, W, 3) arrays (uint8 or float in [0, 1]), or a function from an
+            index to one image (a PIL image or an array), so that only the shown images are read.
+        labels: (N,). queries: Q query indices. neighbours: (Q, K) indices, nearest first.
+        similarities: (Q, K) cosine similarities, written under each neighbour.
+        colours: class colours; the query's label is written in its class colour.
+    """
+    labels, neighbours = _numpy(labels), _numpy(neighbours)
+    image_of = (lambda i: np.asarray(images(int(i)))) if callable(images) else (lambda i, a=_numpy(images): a[i])
+    similarities = None if similarities is None else _numpy(similarities)
     k = neighbours.shape[1]
-    fig, axes = plt.subplots(len(queries), k + 1, figsize=(1.2 * (k + 1), 1.25 * len(queries)), squeeze=False)
+    fig, axes = plt.subplots(len(queries), k + 1, figsize=(1.25 * (k + 1), 1.45 * len(queries)), squeeze=False,
+                             constrained_layout=True)
     for row, (query, found) in enumerate(zip(queries, neighbours)):
         for col, index in enumerate([query, *found]):
             ax = axes[row, col]
-            ax.imshow(images[index], cmap="gray" if images.ndim == 3 else None)
+            image = image_of(index)
+            ax.imshow(image, cmap="gray" if image.ndim == 2 else None)
             ax.set_xticks([]), ax.set_yticks([])
             colour = "black" if col == 0 else ("tab:green" if labels[index] == labels[query] else "tab:red")
             for spine in ax.spines.values():
                 spine.set_color(colour)
                 spine.set_linewidth(2.5 if col else 1.0)
+            if col and similarities is not None:
+                ax.set_xlabel(f"{similarities[row, col - 1]:.2f}", fontsize=7, labelpad=1)
         name = class_names[labels[query]] if class_names is not None else str(labels[query])
-        axes[row, 0].set_ylabel(name, rotation=0, ha="right", va="center", fontsize=9)
+        axes[row, 0].set_ylabel(name, rotation=0, ha="right", va="center", fontsize=9,
+                                color=colours[labels[query]] if colours is not None else "black")
     axes[0, 0].set_title("query", fontsize=9)
     for col in range(1, k + 1):
         axes[0, col].set_title(f"#{col}", fontsize=9)
@@ -136,10 +336,69 @@ def retrieval_grid(images, labels, queries: Sequence[int], neighbours, class_nam
     return fig
 
 
-def save_figure(fig: plt.Figure, name: str, folder: str = "figures") -> str:
-    """Write ``fig`` to ``folder/name.png`` (stable names; the main command regenerates them)."""
-    from pathlib import Path
+# -- the analysis sweeps ----------------------------------------------------------------------------
 
+
+def sweep_figure(panels: Sequence[dict], metric: str = "test_map@r", ncols: int = 3, title: str = "",
+                 sharey: bool = True) -> plt.Figure:
+    """Small multiples, one per sweep: mean +/- std of ``metric`` against the swept setting, with
+    each seed as a dot. ``sharey``: one y range for every panel, so effects compare across panels.
+
+    Args:
+        panels: dicts with ``title``, ``x`` (a label per point), ``rows`` (the sweep table's rows)
+            and ``key`` (the column that holds the point's label); optional ``reference`` (a label
+            to mark as the recipe's setting) and ``xlabel``.
+    """
+    from .analysis import summarize
+
+    nrows = -(-len(panels) // ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(4.4 * ncols, 3.3 * nrows), squeeze=False, constrained_layout=True,
+                             sharey=sharey)
+    for ax, panel in zip(axes.flat, panels):
+        summary = {s[panel["key"]]: s for s in summarize(panel["rows"], panel["key"], metric)}
+        labels = [x for x in panel["x"] if x in summary]
+        positions = np.arange(len(labels))
+        means = np.array([100 * summary[x]["mean"] for x in labels])
+        stds = np.array([100 * np.nan_to_num(summary[x]["std"]) for x in labels])
+        ax.errorbar(positions, means, yerr=stds, fmt="o-", capsize=4, color="tab:blue", label="mean +/- std")
+        for p, x in zip(positions, labels):
+            seeds = [100 * r[metric] for r in panel["rows"] if r[panel["key"]] == x and r.get(metric) is not None]
+            ax.scatter([p] * len(seeds), seeds, s=12, color="black", alpha=0.5, zorder=3,
+                       label="one seed" if p == 0 else None)
+        if panel.get("reference") in labels:
+            ax.axvline(labels.index(panel["reference"]), color="grey", ls=":", lw=1, label="recipe's setting")
+        ax.set_xticks(positions, [str(x) for x in labels])
+        ax.set(title=panel["title"], xlabel=panel.get("xlabel", panel["key"]),
+               ylabel=f"{metric_name(metric.split('_', 1)[1])} (%)")
+        ax.legend(fontsize=7)
+    for ax in axes.flat[len(panels):]:
+        ax.axis("off")
+    if title:
+        fig.suptitle(title)
+    return fig
+
+
+def convergence_figure(curves: Sequence[dict], metric: str = "val_map@r", title: str = "") -> plt.Figure:
+    """Validation curves of sweep runs (one thin line per run), to show whether they flattened.
+
+    Args: curves: rows of a ``<grid>_curves.csv`` table (``fingerprint``, ``epoch``, ``metric``).
+    """
+    runs: dict[str, list[tuple[int, float]]] = {}
+    for row in curves:
+        if row.get(metric) is not None:
+            runs.setdefault(row["fingerprint"], []).append((row["epoch"], 100 * row[metric]))
+    fig, ax = plt.subplots(figsize=(6, 3.6), constrained_layout=True)
+    for points in runs.values():
+        points.sort()
+        ax.plot(*zip(*points), color="tab:blue", alpha=0.25, lw=1)
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.set(xlabel="epoch", ylabel=f"{metric_name(metric.split('_', 1)[1])} on validation classes (%)",
+           title=title or f"validation curves of {len(runs)} runs")
+    return fig
+
+
+def save_figure(fig: plt.Figure, name: str, folder: str | Path = "figures") -> str:
+    """Write ``fig`` to ``folder/name.png`` (stable names; the main command regenerates them)."""
     path = Path(folder) / f"{name}.png"
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=110)

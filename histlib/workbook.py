@@ -1,31 +1,52 @@
-"""What the notebooks share: the small/full profiles, project paths, load-or-train.
+"""What the notebooks share: the small/full profiles, project paths, load-or-train, checks.
 
-A notebook's ``parameters`` cell sets ``profile`` ("small": CPU, offline glyphs, minutes;
-"full": GPU, the real benchmark). :func:`notebook_config` turns (benchmark, profile) into a
-:class:`~histlib.training.TrainConfig`; :func:`load_or_train` evaluates an existing run
-instead of retraining it, so figures regenerate cheaply.
+A notebook's ``parameters`` cell sets ``profile`` ("small": CPU, offline stand-in data, minutes;
+"full": GPU, the real benchmark) and ``overrides`` (``"KEY=VALUE ..."``, as ``--set`` of the
+command line). :func:`notebook_config` turns (benchmark, profile, overrides) into a
+:class:`~histlib.training.TrainConfig`; :func:`load_or_train` reads a finished run instead of
+retraining it, so figures regenerate cheaply and a notebook opened after ``scripts/main.sh``
+finds what it trained.
+
+Paths come from one place, each overridable by an environment variable: ``HISTLIB_HOME`` (the
+project folder; default: the checkout this package sits in, else the working directory),
+``HISTLIB_DATA``, ``HISTLIB_RUNS``, ``HISTLIB_RESULTS``, ``HISTLIB_FIGURES``.
 """
 
 from __future__ import annotations
 
-import csv
-import json
 import logging
+import math
 import os
 import warnings
 from pathlib import Path
 
-import torch
+from .training import FitResult, TrainConfig, get_config, parse_overrides
+from .training import load_or_train as _load_or_train
 
-from .models import EmbeddingNet
-from .training import FitResult, TrainConfig, fit, get_config
+__all__ = [
+    "ROOT", "DATA", "RUNS", "RESULTS", "FIGURES", "PUBLISHED", "PUBLISHED_NOTES", "STAND_INS",
+    "notebook_config", "load_or_train", "check_trained", "quiet",
+]
 
-__all__ = ["ROOT", "DATA", "RUNS", "FIGURES", "notebook_config", "load_or_train", "quiet", "PUBLISHED"]
 
-ROOT = Path(__file__).resolve().parents[1]
-DATA = Path(os.environ.get("HISTLIB_DATA", ROOT / "data"))
-RUNS = Path(os.environ.get("HISTLIB_RUNS", ROOT / "runs"))
-FIGURES = ROOT / "figures"
+def _project_root() -> Path:
+    if "HISTLIB_HOME" in os.environ:
+        return Path(os.environ["HISTLIB_HOME"]).expanduser().resolve()
+    checkout = Path(__file__).resolve().parents[1]
+    if (checkout / "pyproject.toml").is_file() and (checkout / "histlib").is_dir():
+        return checkout  # an editable install or a source checkout
+    return Path.cwd().resolve()  # an installed package: the folder the user works in
+
+
+def _path(variable: str, default: Path) -> Path:
+    return Path(os.environ[variable]).expanduser().resolve() if variable in os.environ else default
+
+
+ROOT = _project_root()
+DATA = _path("HISTLIB_DATA", ROOT / "data")
+RUNS = _path("HISTLIB_RUNS", ROOT / "runs")
+RESULTS = _path("HISTLIB_RESULTS", ROOT / "results")
+FIGURES = _path("HISTLIB_FIGURES", ROOT / "figures")
 
 #: Specification section 6: published Recall@K (%) of HIST, ResNet-50, D = 512, mean +/- std.
 PUBLISHED = {
@@ -40,56 +61,79 @@ PUBLISHED_NOTES = {
     "sop": "independent reproductions of HIST: about 80.7",
 }
 
+#: The offline stand-in (and its CPU recipe) the small profile trains for each benchmark.
+STAND_INS = {"cub": "glyphs", "cars": "glyphs", "sop": "glyphs"}
 
-def notebook_config(benchmark: str, profile: str, **overrides) -> TrainConfig:
+
+def notebook_config(benchmark: str, profile: str, overrides: str | dict = "", **values) -> TrainConfig:
     """The run a training notebook performs.
 
-    ``full``: the benchmark's published recipe on ``DATA``. ``small``: the glyphs recipe on CPU
-    with the benchmark's loss settings (tau, alpha) and Recall@K columns,
-    two short epochs, so that the notebook runs in about a minute.
+    ``full``: the benchmark's published recipe on ``DATA``. ``small``: the CPU recipe of the
+    benchmark's offline stand-in (:data:`STAND_INS`), which keeps the benchmark's loss settings
+    (tau, alpha) and Recall@K columns. ``overrides`` (a ``"KEY=VALUE ..."`` string, as the command
+    line's ``--set``, or a dict) and ``values`` change any field, e.g. to shrink the full recipe
+    for a smoke test.
     """
     if profile not in ("small", "full"):
         raise ValueError(f"profile must be 'small' or 'full', got {profile!r}")
+    if benchmark not in STAND_INS:
+        raise ValueError(f"benchmark must be one of {sorted(STAND_INS)}, got {benchmark!r}")
+    if isinstance(overrides, str):
+        overrides = parse_overrides(overrides.split())
     recipe = get_config(benchmark)
-    if profile == "full":
-        values = {"data_root": str(DATA), "output_dir": str(RUNS / "full" / benchmark)}
-    else:
-        values = {
-            "data_root": str(DATA), "output_dir": str(RUNS / "small" / benchmark),
-            "tau": recipe.tau, "alpha": recipe.alpha, "eval_ks": recipe.eval_ks,
-            "epochs": 2, "max_steps_per_epoch": 80,
-        }
-    values.update(overrides)
-    return get_config("glyphs" if profile == "small" else benchmark, **values)
+    settings = {"data_root": str(DATA), "output_dir": str(RUNS / profile / benchmark)}
+    if profile == "small":  # the benchmark's loss settings; per-epoch models for notebook 6's maps
+        settings.update(tau=recipe.tau, alpha=recipe.alpha, eval_ks=recipe.eval_ks, keep_epoch_models=True)
+    settings.update(overrides)
+    settings.update(values)
+    return get_config(STAND_INS[benchmark] if profile == "small" else benchmark, **settings)
 
 
 def load_or_train(config: TrainConfig, progress: bool = False) -> FitResult:
-    """The finished run of ``config`` if ``config.output_dir`` holds one, else a new run."""
-    out = Path(config.output_dir)
-    results = out / "results.json"
-    if results.is_file() and (out / "selected.pt").is_file():
-        saved = json.loads(results.read_text())
-        if saved["config"] == json.loads(json.dumps(config.to_dict())):
-            return _load_run(config, saved, out)
-    return fit(config, progress=progress)
+    """The finished run of ``config`` if its folder holds one, its interrupted run resumed, or a
+    new run. The notebooks' run folders are a cache: a folder holding another config's run (an
+    older version of the recipe) is trained anew."""
+    return _load_or_train(config, progress=progress, replace=True)
 
 
-def _load_run(config: TrainConfig, saved: dict, out: Path) -> FitResult:
-    with open(out / "metrics.csv") as f:
-        history = [{k: _number(v) for k, v in row.items()} for row in csv.DictReader(f)]
-    model = EmbeddingNet.from_backbone(config.backbone, False, embedding_size=config.embedding_size,
-                                       freeze_trunk_batchnorm=config.freeze_bn)
-    model.load_state_dict(torch.load(out / "selected.pt", map_location="cpu", weights_only=True)["model"])
-    return FitResult(history, saved["selection"], saved["selected_epoch"] - 1, saved["test_metrics"], out, model.eval())
+def check_trained(metrics: dict, bands: dict, untrained: dict | None = None, gains: dict | None = None) -> str:
+    """Assert that trained metrics are where a correct run puts them; a one-line verdict if so.
+
+    Training is deterministic on one machine but not bit-identical across CPUs, so notebooks
+    check trained numbers within bands instead of comparing them as text.
+
+    Args:
+        metrics: the run's metrics (fractions), e.g. ``result.test_metrics``.
+        bands: ``{metric: (low, high)}``, the range (fractions) a correct run reaches.
+        untrained: the untrained network's metrics, for ``gains``.
+        gains: ``{metric: factor}``: the metric must be at least ``factor`` times the untrained one.
+    Returns:
+        A deterministic sentence naming the bands (safe to print under nbval).
+    Raises:
+        AssertionError naming the metric, its value and the band.
+
+    >>> check_trained({"map@r": 0.4}, {"map@r": (0.3, 0.5)}, {"map@r": 0.05}, {"map@r": 3})
+    'OK: MAP@R in [30.0, 50.0]; MAP@R >= 3x the untrained network'
+    """
+    parts, gained = [], []
+    for metric, (low, high) in bands.items():
+        value = metrics[metric]
+        if not (math.isfinite(value) and low <= value <= high):
+            raise AssertionError(f"{_name(metric)} = {100 * value:.1f}, outside the band [{100 * low:.1f}, "
+                                 f"{100 * high:.1f}] a correct run reaches: the loss, the data or the recipe has changed")
+        parts.append(f"{_name(metric)} in [{100 * low:.1f}, {100 * high:.1f}]")
+    for metric, factor in (gains or {}).items():
+        if untrained is None:
+            raise ValueError("gains need the untrained network's metrics")
+        if not metrics[metric] >= factor * untrained[metric]:
+            raise AssertionError(f"{_name(metric)} = {100 * metrics[metric]:.1f} is less than {factor:g}x the "
+                                 f"untrained network's {100 * untrained[metric]:.1f}: training did not learn")
+        gained.append(f"{_name(metric)} >= {factor:g}x the untrained network")
+    return "OK: " + ", ".join(parts) + ("; " + ", ".join(gained) if gained else "")
 
 
-def _number(text: str):
-    if text in ("True", "False"):
-        return text == "True"
-    try:
-        return int(text)
-    except ValueError:
-        return float(text)
+def _name(metric: str) -> str:
+    return {"map@r": "MAP@R", "r_precision": "RP"}.get(metric, metric.replace("recall@", "R@"))
 
 
 def quiet() -> None:

@@ -1,5 +1,6 @@
-# Sourced by scripts/main.sh and scripts/test.sh: makes sure the project's virtualenv exists and
-# matches requirements.txt + pyproject.toml, creating or refreshing it if not. Sets $venv.
+# Sourced by scripts/main.sh, scripts/test.sh and scripts/lab.sh: makes sure the project's virtualenv
+# exists and matches requirements.txt + pyproject.toml, creating or refreshing it if not, and that
+# the Jupyter kernel the notebooks name ("histlib") runs it. Sets $venv.
 # torch/torchvision come from the exact pins in requirements.txt (never an unpinned resolve).
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 venv="${HISTLIB_VENV:-$root/.venv}"
@@ -23,4 +24,11 @@ if [ ! -x "$venv/bin/python" ] || [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; 
   echo "$want" >"$stamp"
   echo "histlib: environment ready" >&2
 fi
+# The notebooks' kernel "histlib" -> this venv's python, in the venv (what papermill, nbval and
+# lab.sh find first) and per user (what a JupyterLab installed elsewhere finds). Checked every time,
+# not only on a rebuild, because another clone's set-up may have re-pointed the per-user copy; a
+# no-op (one short python start) when both are right. Only a failure in the venv is fatal (the
+# notebooks could not run); an unwritable home is reported and skipped.
+"$venv/bin/python" "$root/scripts/kernel.py" register \
+  || { echo "histlib: registering the Jupyter kernel failed (see above)" >&2; exit 1; }
 bash "$root/scripts/ensure_debian_packages.sh" || true  # Debian fonts + Fashion-MNIST for the offline datasets; never fails

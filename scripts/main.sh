@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The main job: executes every notebook top to bottom in its small mode on the offline data,
 # which regenerates figures/. Executed copies go to build/notebooks/ (git-ignored), so the
-# committed notebooks stay small. HISTLIB_PROFILE=full selects the GPU / real-data mode.
+# committed notebooks stay small. HISTLIB_PROFILE=full selects the GPU / real-data mode;
+# HISTLIB_SET="KEY=VALUE ..." overrides recipe fields in every training notebook.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 source scripts/ensure_env.sh
@@ -12,11 +13,7 @@ if [ ${#notebooks[@]} -eq 0 ]; then
   echo "histlib: no notebooks yet (notebooks/NN_*.ipynb); nothing to execute"
   exit 0
 fi
-mkdir -p build/notebooks figures
-for notebook in "${notebooks[@]}"; do
-  name="$(basename "$notebook")"
-  echo "histlib: executing $name ($HISTLIB_PROFILE)"
-  "$venv/bin/python" -m papermill --cwd notebooks "$notebook" "build/notebooks/$name" \
-    -p profile "$HISTLIB_PROFILE" --log-level WARNING --no-progress-bar
-done
-echo "histlib: figures in figures/"
+mkdir -p figures
+"$venv/bin/python" scripts/run_notebooks.py --profile "$HISTLIB_PROFILE" --out build/notebooks \
+  --overrides "${HISTLIB_SET:-}" "${notebooks[@]}"
+echo "histlib: executed notebooks in build/notebooks/, figures in figures/"

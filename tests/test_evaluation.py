@@ -10,6 +10,7 @@ from histlib.evaluation import (
     aggregate_runs,
     embed,
     format_recall_table,
+    nearest_neighbours,
     retrieval_metrics,
 )
 
@@ -227,3 +228,98 @@ def test_format_recall_table_sop_columns():
     assert [cell.strip() for cell in lines[0].split(" | ")] == ["method", "R@1", "R@10", "R@100", "R@1000", "MAP@R", "RP"]
     assert "81.5 +/- 0.7" in lines[2] and "92.0 +/- 0.0" in lines[2]
     assert lines[3].startswith("untrained | 30.0")
+
+
+# -- a separate gallery, and the nearest-neighbour search ------------------------------------------
+
+
+def brute_force_gallery(q: np.ndarray, qy: np.ndarray, g: np.ndarray, gy: np.ndarray, ks, own=None) -> dict:
+    """The definitions for queries against a gallery (``own[i]``: query i's index in it, or -1)."""
+    q = q / np.linalg.norm(q, axis=1, keepdims=True)
+    g = g / np.linalg.norm(g, axis=1, keepdims=True)
+    recall = {k: 0 for k in ks}
+    p1 = ap = rp = 0.0
+    counted = 0
+    for i in range(len(qy)):
+        keep = np.arange(len(gy)) != (own[i] if own is not None else -1)
+        s, relevant = (g[keep] @ q[i]), gy[keep] == qy[i]
+        ranked = relevant[np.lexsort((relevant, -s))]
+        for k in ks:
+            recall[k] += bool(ranked[:k].any())
+        r = int(relevant.sum())
+        if r == 0:
+            continue
+        counted += 1
+        p1 += ranked[0]
+        top = ranked[:r]
+        rp += top.sum() / r
+        ap += (np.cumsum(top) / np.arange(1, r + 1) * top).sum() / r
+    out = {f"recall@{k}": recall[k] / len(qy) for k in ks}
+    out.update(precision_at_1=p1 / counted, **{"map@r": ap / counted}, r_precision=rp / counted)
+    return out
+
+
+@pytest.mark.parametrize("chunk", [None, 3])
+def test_queries_against_a_separate_gallery_match_brute_force(chunk):
+    x, y = clustered(n_classes=20, seed=5)
+    queries, gallery = np.arange(0, len(y), 3), np.setdiff1d(np.arange(len(y)), np.arange(0, len(y), 3))
+    ks = (1, 2, 4, 100)
+    ours = retrieval_metrics(torch.from_numpy(x[queries]), torch.from_numpy(y[queries]), ks=ks, chunk_size=chunk,
+                             reference=torch.from_numpy(x[gallery]), reference_labels=torch.from_numpy(y[gallery]))
+    expected = brute_force_gallery(x[queries], y[queries], x[gallery], y[gallery], ks)
+    for name, value in expected.items():
+        assert ours[name] == pytest.approx(value, abs=1e-12), name
+
+
+def test_a_gallery_that_contains_the_queries_excludes_each_query_by_index():
+    x, y = clustered(n_classes=15, seed=6)
+    queries = np.arange(0, len(y), 2)
+    ours = retrieval_metrics(torch.from_numpy(x[queries]), torch.from_numpy(y[queries]), ks=(1, 4),
+                             reference=torch.from_numpy(x), reference_labels=torch.from_numpy(y),
+                             query_in_reference=torch.from_numpy(queries))
+    expected = brute_force_gallery(x[queries], y[queries], x, y, (1, 4), own=queries)
+    for name, value in expected.items():
+        assert ours[name] == pytest.approx(value, abs=1e-12), name
+    # the whole set as its own gallery is the leave-one-out protocol
+    whole = retrieval_metrics(torch.from_numpy(x), torch.from_numpy(y), ks=(1, 4), reference=torch.from_numpy(x),
+                              reference_labels=torch.from_numpy(y), query_in_reference=torch.arange(len(y)))
+    assert whole == pytest.approx(retrieval_metrics(torch.from_numpy(x), torch.from_numpy(y), ks=(1, 4)))
+
+
+def test_gallery_metrics_agree_with_pml_accuracy_calculator():
+    x, y = clustered(n_classes=12, seed=7, sizes=(2, 9))
+    x = x / np.linalg.norm(x, axis=1, keepdims=True)  # PML ranks by L2 distance: on unit vectors, the same order
+    queries, gallery = np.arange(0, len(y), 4), np.setdiff1d(np.arange(len(y)), np.arange(0, len(y), 4))
+    ours = retrieval_metrics(torch.from_numpy(x[queries]), torch.from_numpy(y[queries]),
+                             reference=torch.from_numpy(x[gallery]), reference_labels=torch.from_numpy(y[gallery]))
+    calculator = AccuracyCalculator(include=tuple(PML_NAMES[m] for m in ("precision_at_1", "map@r", "r_precision")),
+                                    k="max_bin_count")
+    theirs = calculator.get_accuracy(torch.from_numpy(x[queries]).float(), torch.from_numpy(y[queries]),
+                                     torch.from_numpy(x[gallery]).float(), torch.from_numpy(y[gallery]),
+                                     ref_includes_query=False)
+    for name in ("precision_at_1", "map@r", "r_precision"):
+        assert ours[name] == pytest.approx(theirs[PML_NAMES[name]], abs=1e-6), name
+
+
+def test_nearest_neighbours_match_a_full_similarity_matrix():
+    x, _ = clustered(n_classes=10, seed=8)
+    t = torch.from_numpy(x).float()
+    unit = torch.nn.functional.normalize(t, dim=1)
+    full = unit @ unit.T
+    full.fill_diagonal_(-math.inf)
+    for chunk in (None, 4):
+        sims, index = nearest_neighbours(t, k=5, chunk_size=chunk)
+        expected = full.topk(5, dim=1)
+        torch.testing.assert_close(sims, expected.values)
+        assert (index != torch.arange(len(t))[:, None]).all()  # never the query itself
+    gallery = t[:10]
+    sims, index = nearest_neighbours(t[10:], k=3, reference=gallery)
+    torch.testing.assert_close(sims, (unit[10:] @ unit[:10].T).topk(3, dim=1).values)
+    with pytest.raises(ValueError, match="k must be an integer in 1..9"):
+        nearest_neighbours(t[:10], k=10)
+
+
+def test_numpy_integers_are_accepted_as_ks():
+    x, y = clustered(seed=3)
+    ours = retrieval_metrics(torch.from_numpy(x), torch.from_numpy(y), ks=(np.int64(1), np.int32(2)))
+    assert {"recall@1", "recall@2"} <= set(ours)

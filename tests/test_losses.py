@@ -1,5 +1,6 @@
 import math
 
+import numpy as np
 import pytest
 import torch
 from pytorch_metric_learning.losses import BaseMetricLossFunction
@@ -372,3 +373,22 @@ def test_hgnn_variants_train(layers):
         values.append(value.item())
     assert values[-1] < 0.5 * values[0]
     assert math.isfinite(values[-1])
+
+
+def test_labels_as_a_list_or_numpy_array_work_and_other_labels_are_a_value_error():
+    torch.manual_seed(0)
+    loss = HISTLoss(np.int64(3), np.int64(8), hgnn_hidden=np.int64(4))  # numpy integers are integers
+    x, y = torch.randn(6, 8), [0, 0, 1, 1, 2, 2]
+    expected = loss(x, torch.tensor(y))
+    torch.testing.assert_close(loss(x, y), expected)
+    torch.testing.assert_close(loss(x, np.array(y)), expected)
+    torch.testing.assert_close(loss.compute_terms(x, np.array(y, dtype=np.int32)).loss, expected)
+    for bad in ([0.0, 1.0, 1.0, 0.0, 2.0, 2.0], "abc", np.array(["a"] * 6)):
+        with pytest.raises(ValueError, match="labels must be a 1-D integer tensor"):
+            loss(x, bad)
+
+
+def test_non_finite_settings_are_refused():
+    for name in ("tau", "alpha", "lambda_s"):
+        with pytest.raises(ValueError, match=f"{name} must be a finite number"):
+            HISTLoss(3, 8, **{name: float("inf")})

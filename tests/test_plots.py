@@ -3,42 +3,106 @@ import matplotlib
 matplotlib.use("Agg")
 
 import numpy as np  # noqa: E402
+import pytest  # noqa: E402
 import torch  # noqa: E402
 
 from histlib import HISTLoss  # noqa: E402
-from histlib.plots import embedding_map, hypergraph_figure, retrieval_grid, save_figure, training_curves  # noqa: E402
+from histlib.analysis import term_gradients  # noqa: E402
+from histlib.plots import (  # noqa: E402
+    class_colours, convergence_figure, distribution_loss_vs_tau, embedding_map, hyperedge_map, hypergraph_figure,
+    retrieval_grid, sample_terms_figure, save_figure, sweep_figure, training_curves,
+)
 
 
-def test_hypergraph_figure_shows_distances_h_and_g_sorted_by_class(tmp_path):
+def test_class_colours_are_fixed_per_label_and_distinct():
+    colours = class_colours(10)
+    assert colours.shape == (10, 3) and len({tuple(c) for c in colours}) == 10
+    np.testing.assert_array_equal(colours, class_colours(10))  # the same in every figure
+
+
+def test_hypergraph_figure_uses_fixed_colour_scales_and_sorts_by_class(tmp_path):
     torch.manual_seed(0)
     labels = torch.tensor([2, 0, 2, 5, 0, 5])
     terms = HISTLoss(6, 8, hgnn_hidden=4).eval().compute_terms(torch.randn(6, 8), labels)
-    fig = hypergraph_figure(terms, labels)
-    images = [ax.images[0].get_array() for ax in fig.axes if ax.images]
-    assert [im.shape for im in images] == [(6, 3), (6, 3), (6, 6)]
+    fig = hypergraph_figure(terms, labels, g_max=0.5)
+    images = [ax.images[0] for ax in fig.axes if ax.images]
+    assert [im.get_array().shape for im in images] == [(6, 3), (6, 3), (6, 6)]
+    assert [im.get_clim() for im in images] == [(0.0, 4.0), (0.0, 1.0), (0.0, 0.5)]
     order = np.argsort(labels.numpy(), kind="stable")
-    np.testing.assert_allclose(images[1], terms.incidence.detach().numpy()[order])
+    np.testing.assert_allclose(images[1].get_array(), terms.incidence.detach().numpy()[order])
+    assert len(fig.axes[0].lines) == 2  # a white line between each pair of classes (3 classes)
     assert "L_D" in fig._suptitle.get_text()
     path = save_figure(fig, "hypergraph", tmp_path)
     assert path.endswith("hypergraph.png") and (tmp_path / "hypergraph.png").stat().st_size > 1000
 
 
-def test_training_curves_plot_every_split_present():
+def test_sample_terms_figure_shows_both_terms_and_their_gradients():
+    torch.manual_seed(0)
+    labels = torch.tensor([0, 0, 1, 1])
+    loss = HISTLoss(2, 8, hgnn_hidden=4)
+    x = torch.randn(4, 8)
+    terms, gradients = loss.compute_terms(x, labels), term_gradients(loss, x, labels)
+    fig = sample_terms_figure(terms, labels, gradients)
+    heights = [bar.get_height() for bar in fig.axes[1].patches]
+    np.testing.assert_allclose(heights[:4], gradients["distribution_loss"].numpy(), rtol=1e-6)
+
+
+def test_distribution_loss_vs_tau_splits_right_and_wrong_samples():
+    d = torch.tensor([[0.1, 1.0], [1.0, 0.2], [0.5, 0.3]])  # the last sample is nearer the other class
+    fig = distribution_loss_vs_tau(d, torch.tensor([0, 1, 0]), taus=[1.0, 10.0, 100.0])
+    lines = fig.axes[0].lines
+    assert [line.get_label() for line in lines] == ["all samples (L_D)", "own class nearest (2)",
+                                                    "another class nearer (1)"]
+    wrong = lines[2].get_ydata()
+    assert wrong[2] == pytest.approx(100 * 0.2, rel=1e-3)  # ~ tau * (own - nearest) for large tau
+    assert lines[1].get_ydata()[2] < 1e-6
+
+
+def test_training_curves_plot_step_terms_and_every_split_with_integer_epochs():
     history = [{"epoch": e, "train_loss": 3.0 / e, "val_recall@1": 0.1 * e, "test_recall@1": 0.09 * e,
                 "test_map@r": 0.05 * e} for e in (1, 2, 3)]
-    fig = training_curves(history, metrics=("recall@1", "map@r"))
-    assert [len(ax.lines) for ax in fig.axes] == [1, 2, 1]
+    steps = [{"epoch": e, "step": s, "loss": 3.0, "distribution_loss": 2.0, "hgnn_loss": 1.0}
+             for e in (1, 2, 3) for s in (1, 2, 3, 4)]
+    fig = training_curves(history, steps, metrics=("recall@1", "map@r"))
+    assert [len(ax.lines) for ax in fig.axes] == [6, 2, 1]  # 3 terms x (raw + smoothed); val + test; test
     np.testing.assert_allclose(fig.axes[1].lines[1].get_ydata(), [9.0, 18.0, 27.0])
+    assert fig.axes[0].get_xlabel() == "epoch" and fig.axes[1].get_ylabel() == "R@1 (%)"
+    assert all(float(t).is_integer() for t in fig.axes[1].get_xticks())
 
 
-def test_embedding_map_with_hyperedges_and_retrieval_grid_marks():
+def test_maps_keep_class_colours_and_draw_each_members_hyperedges():
     rng = np.random.default_rng(0)
     coords, labels = rng.normal(size=(30, 2)), np.repeat(np.arange(3), 10)
-    incidence = np.array([[1.0, 0.2], [0.3, 1.0]])
-    fig = embedding_map(coords, labels, ["a", "b", "c"], hyperedges=(np.array([0, 10]), incidence, np.array([0, 1])))
+    colours = class_colours(3)
+    fig = embedding_map(coords, labels, colours, ["a", "b", "c"])
     assert [t.get_text() for t in fig.axes[0].get_legend().get_texts()] == ["a", "b", "c"]
-    assert len(fig.axes[0].lines) == 4  # each member to each hyperedge centre
-    grid = retrieval_grid(rng.random((30, 8, 8)), labels, [0, 15], np.array([[1, 12], [16, 3]]))
-    frames = [[ax.spines["top"].get_edgecolor() for ax in row] for row in np.array(grid.axes).reshape(2, 3)]
+    np.testing.assert_allclose(fig.axes[0].collections[1].get_facecolor()[0][:3], colours[1])
+    incidence = np.array([[1.0, 0.2], [0.01, 1.0]])  # member 0 is also in hyperedge 1; member 1 only its own
+    fig = hyperedge_map(coords, labels, colours, coords[[0, 10]], labels[[0, 10]], incidence, np.array([0, 1]),
+                        rng.normal(size=(2, 2)))
+    solid = [line for line in fig.axes[0].lines if line.get_linestyle() == "-"]
+    dashed = [line for line in fig.axes[0].lines if line.get_linestyle() == "--"]
+    assert len(solid) == 2 and len(dashed) == 1  # two own hyperedges, one soft membership above 0.05
+    assert fig.axes[0].get_legend() is not None
+
+
+def test_retrieval_grid_marks_hits_and_misses_and_writes_similarities():
+    rng = np.random.default_rng(0)
+    labels = np.repeat(np.arange(3), 10)
+    grid = retrieval_grid(rng.random((30, 8, 8)), labels, [0, 15], np.array([[1, 12], [16, 3]]),
+                          similarities=np.array([[0.9, 0.8], [0.7, 0.6]]))
+    axes = np.array(grid.axes).reshape(2, 3)
+    frames = [[ax.spines["top"].get_edgecolor() for ax in row] for row in axes]
     green, red = matplotlib.colors.to_rgba("tab:green"), matplotlib.colors.to_rgba("tab:red")
     assert frames[0][1:] == [green, red] and frames[1][1:] == [green, red]
+    assert axes[1, 2].get_xlabel() == "0.60"
+
+
+def test_sweep_and_convergence_figures_show_mean_std_and_every_seed():
+    rows = [{"point": p, "test_map@r": v} for p, v in (("a", 0.5), ("a", 0.7), ("b", 0.2), ("b", 0.4))]
+    fig = sweep_figure([{"title": "t", "x": ["a", "b"], "rows": rows, "key": "point", "reference": "a"}])
+    bars = fig.axes[0].containers[0]
+    np.testing.assert_allclose(bars.lines[0].get_ydata(), [60.0, 30.0])
+    assert len(fig.axes[0].collections) >= 2  # the seeds as dots
+    curves = [{"fingerprint": f, "epoch": e, "val_map@r": 0.1 * e} for f in "xy" for e in (1, 2, 3)]
+    assert len(convergence_figure(curves).axes[0].lines) == 2

@@ -1,4 +1,4 @@
-"""The project's promises about its own set-up: one environment, two commands."""
+"""The project's promises about its own set-up: one environment, three commands."""
 
 import re
 from pathlib import Path
@@ -26,10 +26,20 @@ def test_pyproject_pins_torch_exactly():
     assert '"torch==2.14.1"' in text and '"torchvision==0.29.1"' in text
 
 
-def test_readme_opens_with_the_two_commands_and_ci_runs_the_test_one():
+def test_readme_opens_with_the_three_commands_and_ci_runs_the_test_one():
     readme = (ROOT / "README.md").read_text()
     first_block = re.search(r"```(?:bash|sh)?\n(.*?)```", readme, re.S).group(1)
-    commands = [line for line in first_block.splitlines() if line and not line.startswith("#")]
-    assert commands == ["bash scripts/main.sh", "bash scripts/test.sh"]
+    lines = [line for line in first_block.splitlines() if line and not line.startswith("#")]
+    commands = [line.split("#")[0].strip() for line in lines]
+    assert commands == ["bash scripts/main.sh", "bash scripts/test.sh", "bash scripts/lab.sh"]
+    assert all(line.split("#", 1)[1].strip() for line in lines)  # each says what it is for
     ci = [line for line in (ROOT / ".ci/run").read_text().splitlines() if line and not line.startswith("#")]
     assert ci == ["exec " + commands[1]]
+
+
+def test_readme_commands_use_the_projects_interpreter():
+    # a bare `python` outside the virtualenv lacks histlib and its pins
+    readme = (ROOT / "README.md").read_text() + (ROOT / "data" / "README.md").read_text()
+    blocks = re.findall(r"```(?:bash|sh)\n(.*?)```", readme, re.S)
+    bare = [line for block in blocks for line in block.splitlines() if re.match(r"\s*python3?\s", line)]
+    assert not bare

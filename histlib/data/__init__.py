@@ -41,12 +41,12 @@ from .glyphs import load_glyphs
 from .kanji import load_kanji
 from .typefaces import load_typefaces
 from .samplers import make_sampler
-from .splits import ClassSubset, ItemSubset, cap_images_per_class, split_classes
+from .splits import ClassSubset, IndexSubset, cap_images_per_class, split_classes
 from .transforms import transform_for
 
 __all__ = [
     "DATASETS", "load_dataset", "dataset_name",
-    "LabelledImages", "ImageFileDataset", "ArrayImageDataset", "ClassSubset", "ItemSubset", "split_classes",
+    "LabelledImages", "ImageFileDataset", "ArrayImageDataset", "ClassSubset", "IndexSubset", "split_classes",
     "cap_images_per_class",
     "DatasetError", "DatasetNotFoundError", "DatasetFormatError", "DatasetAccessError", "EmptySplitError",
     "UnreadableImageError",

@@ -43,7 +43,7 @@ Look-alikes (``LOOKALIKES``)
 
 Split (``split_glyph_classes``)
     The class table is fixed by this module; a permutation seeded with ``seed`` (default 0)
-    sends ``test_fraction`` (default 1/3) of the classes to "test" (unseen in training) and the
+    sends ``test_fraction`` (default 1/2, as CUB splits its classes) of the classes to "test" (unseen in training) and the
     rest to "train". The split does not depend on the installed fonts; classes that fewer than
     ``min_font_fraction`` of the fonts (and fewer than 2) render are then left out.
 
@@ -311,12 +311,12 @@ def glyph_set(
 # The dataset
 
 
-def split_glyph_classes(seed: int = 0, test_fraction: float = 1 / 3) -> tuple[np.ndarray, np.ndarray]:
+def split_glyph_classes(seed: int = 0, test_fraction: float = 1 / 2) -> tuple[np.ndarray, np.ndarray]:
     """(train, test) indices into ``CLASSES``, each ascending; fixed by ``seed`` alone.
 
     >>> train, test = split_glyph_classes()
     >>> len(train), len(test), len(set(train) & set(test))
-    (106, 53, 0)
+    (79, 80, 0)
     """
     if not 0.0 < test_fraction < 1.0:
         raise ValueError(f"test_fraction must lie strictly between 0 and 1, got {test_fraction}")
@@ -334,7 +334,7 @@ def load_glyphs(
     fonts: Sequence[str | Path] | None = None,
     max_fonts: int | None = None,
     seed: int = 0,
-    test_fraction: float = 1 / 3,
+    test_fraction: float = 1 / 2,
     min_font_fraction: float = 0.1,
     rebuild: bool = False,
 ) -> ArrayImageDataset:

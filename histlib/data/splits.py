@@ -19,7 +19,7 @@ from PIL import Image
 
 from .base import LabelledImages, relabel
 
-__all__ = ["ClassSubset", "ItemSubset", "split_classes", "capped_indices", "cap_images_per_class"]
+__all__ = ["ClassSubset", "IndexSubset", "split_classes", "capped_indices", "cap_images_per_class"]
 
 
 class ClassSubset(LabelledImages):
@@ -77,60 +77,57 @@ def split_classes(
     return ClassSubset(dataset, order[:first]), ClassSubset(dataset, order[first:])
 
 
-class ItemSubset(LabelledImages):
-    """The items ``indices`` of ``dataset``, with their labels and the parent's classes unchanged.
+class IndexSubset(LabelledImages):
+    """The items ``indices`` of ``dataset`` (ascending), labels and classes unchanged.
 
-    Images are read through ``dataset.load_image`` (untransformed), then ``transform`` is
-    applied; by default the parent's transform.
+    Images are read through ``dataset.load_image`` (untransformed), then the parent's transform
+    is applied.
     """
 
-    def __init__(self, dataset: LabelledImages, indices: Sequence[int] | np.ndarray, transform: Callable | None = ...):
+    def __init__(self, dataset: LabelledImages, indices: Sequence[int]):
         self.indices = np.asarray(indices, dtype=np.int64).reshape(-1)
         if len(self.indices) and (self.indices.min() < 0 or self.indices.max() >= len(dataset)):
             raise ValueError(f"indices must lie in 0..{len(dataset) - 1}")
         self.dataset = dataset
         super().__init__(
-            paths=[dataset.paths[i] for i in self.indices],
-            labels=dataset.labels[self.indices],
-            classes=dataset.classes,
-            transform=dataset.transform if transform is ... else transform,
-            name=dataset.name,
-            split=dataset.split,
-            root=dataset.root,
+            paths=[dataset.paths[i] for i in self.indices], labels=dataset.labels[self.indices],
+            classes=dataset.classes, transform=dataset.transform, name=dataset.name,
+            split=dataset.split, root=dataset.root,
         )
 
     def load_image(self, index: int) -> Image.Image:
         return self.dataset.load_image(int(self.indices[index]))
 
 
-def capped_indices(labels: Sequence[int] | np.ndarray, max_per_class: int, seed: int = 0) -> np.ndarray:
-    """Ascending indices of at most ``max_per_class`` items of each class, drawn at random (seeded).
+def capped_indices(
+    labels: Sequence[int] | np.ndarray, max_per_class: int, seed: int = 0, num_classes: int | None = None
+) -> np.ndarray:
+    """Ascending indices of at most ``max_per_class`` items of each class, drawn with ``seed``.
 
-    ``labels``: (N,) ints. Classes with fewer items keep them all. The draw depends only on
-    ``labels`` and ``seed``.
+    ``labels``: (N,) ints in 0..num_classes-1 (default: up to the largest label). Each class in
+    turn, 0 first, keeps the first ``max_per_class`` items of a seeded permutation of its items;
+    classes with fewer keep them all.
 
     >>> capped_indices([0, 0, 0, 1, 2, 2, 2, 2], max_per_class=2, seed=0).tolist()
-    [1, 2, 3, 6, 7]
+    [0, 2, 3, 6, 7]
     """
     labels = np.asarray(labels, dtype=np.int64).reshape(-1)
-    if int(max_per_class) < 1:
-        raise ValueError(f"max_per_class must be at least 1, got {max_per_class}")
-    keys = np.random.default_rng(seed).random(len(labels))
-    order = np.lexsort((keys, labels))  # by class, then by a random key
-    sorted_labels = labels[order]
-    starts = np.flatnonzero(np.r_[True, sorted_labels[1:] != sorted_labels[:-1]]) if len(labels) else np.zeros(0, int)
-    rank = np.arange(len(labels)) - np.repeat(starts, np.diff(np.r_[starts, len(labels)]))
-    return np.sort(order[rank < int(max_per_class)])
+    if max_per_class < 1:
+        raise ValueError(f"max_per_class must be >= 1, got {max_per_class}")
+    rng = np.random.default_rng(seed)
+    count = int(labels.max(initial=-1)) + 1 if num_classes is None else num_classes
+    kept = [rng.permutation(np.flatnonzero(labels == c))[:max_per_class] for c in range(count)]
+    return np.sort(np.concatenate(kept)) if kept else np.zeros(0, np.int64)
 
 
-def cap_images_per_class(dataset: LabelledImages, max_per_class: int, seed: int = 0) -> ItemSubset:
-    """At most ``max_per_class`` seeded-random images of each class of ``dataset``; labels,
-    classes and transform unchanged (see :func:`capped_indices`).
+def cap_images_per_class(dataset: LabelledImages, max_per_class: int, seed: int = 0) -> IndexSubset:
+    """At most ``max_per_class`` images of each class, drawn with ``seed``; labels unchanged
+    (:func:`capped_indices`).
 
+    >>> import numpy as np
     >>> from histlib.data.base import ArrayImageDataset
-    >>> data = ArrayImageDataset(np.zeros((6, 4, 4), np.uint8), [0, 0, 0, 0, 1, 1], ["a", "b"])
-    >>> capped = cap_images_per_class(data, 3)
-    >>> len(capped), np.bincount(capped.labels).tolist(), capped.classes
-    (5, [3, 2], ['a', 'b'])
+    >>> data = ArrayImageDataset(np.zeros((5, 4, 4), np.uint8), [0, 0, 0, 1, 1], ["a", "b"])
+    >>> cap_images_per_class(data, 2).labels.tolist()
+    [0, 0, 1, 1]
     """
-    return ItemSubset(dataset, capped_indices(dataset.labels, max_per_class, seed))
+    return IndexSubset(dataset, capped_indices(dataset.labels, max_per_class, seed, dataset.num_classes))

@@ -13,27 +13,39 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import math
+import numbers
 from dataclasses import dataclass, fields, replace
 from typing import Any
 
-__all__ = ["TrainConfig", "RECIPES", "get_config", "parse_overrides", "SELECTIONS", "LOSSES"]
+from ..runtime import check_device
+
+__all__ = ["TrainConfig", "RECIPES", "get_config", "parse_overrides", "SELECTIONS", "LOSSES", "HYPERGRAPHS"]
 
 #: Model selection rules. ``best_on_test`` is the reference's test-set feedback, named as such.
 SELECTIONS = ("val", "last", "best_on_test")
-LOSSES = ("hist", "proxy_anchor")
+#: HIST, and two pytorch-metric-learning baselines: a proxy loss and a pair loss.
+LOSSES = ("hist", "proxy_anchor", "multi_similarity")
+#: Under torchrun: each rank's batch its own hypergraph (the paper's method at the per-GPU batch),
+#: or one hypergraph over the global batch (every rank gathers all embeddings; = one process).
+HYPERGRAPHS = ("per_gpu", "global")
 
 
 @dataclass(frozen=True)
 class TrainConfig:
-    """Everything one training run depends on. Defaults are the paper's common settings."""
+    """Everything one training run depends on. Defaults are the paper's common settings.
+
+    Every field is checked when the config is built (type, sign, range, finiteness, a device this
+    machine has), so a bad setting fails before any data is read, with a message naming it.
+    """
 
     # data
     dataset: str = "cub"
     data_root: str = "data"
     image_size: int = 224  # train crop / eval centre crop
-    batch_size: int = 32
-    images_per_class: int | None = None  # None: plain random sampling (the recipe)
-    max_images_per_class: int | None = None  # keep at most this many images per class (train and test)
+    batch_size: int = 32  # the GLOBAL batch: under torchrun each of K processes takes batch_size / K
+    images_per_class: int | None = None  # sampler: None = plain random sampling (the recipe), m = m per class
+    max_images_per_class: int | None = None  # dataset: keep at most this many images of each class (SOP-shaped)
     num_workers: int = 4
     # model
     backbone: str = "resnet50"
@@ -47,8 +59,12 @@ class TrainConfig:
     lambda_s: float = 1.0
     hgnn_hidden: int = 512
     hgnn_layers: int = 2
+    hypergraph: str = "per_gpu"  # several processes: "per_gpu" or "global" (HYPERGRAPHS); one process: no effect
     proxy_anchor_margin: float = 0.1
     proxy_anchor_alpha: float = 32.0
+    ms_alpha: float = 2.0  # MultiSimilarityLoss (pytorch-metric-learning's defaults)
+    ms_beta: float = 50.0
+    ms_base: float = 0.5
     # optimisation
     epochs: int = 40
     warmup_epochs: int = 1  # backbone frozen; only the embedding layer and the loss train
@@ -58,33 +74,108 @@ class TrainConfig:
     weight_decay: float = 1e-4  # coupled (Adam's L2), on every parameter group
     lr_step: int = 10  # StepLR step size in epochs, counted after warm-up
     lr_gamma: float = 0.5
-    max_steps_per_epoch: int | None = None  # cap for smoke tests and benchmarks
+    max_steps_per_epoch: int | None = None  # cap for smoke tests, benchmarks and the small profile
     # selection and evaluation
     selection: str = "val"
     selection_metric: str = "recall@1"
     val_fraction: float = 0.2  # of the training classes, held out when selection == "val"
     eval_ks: tuple[int, ...] = (1, 2, 4, 8)
     eval_batch_size: int = 128
+    test_every_epoch: bool = True  # False: the test split is evaluated once, for the selected model
     # run
     seed: int = 1
     device: str = "auto"  # "auto": CUDA when available
     amp: bool = True  # float16 autocast + channels_last, CUDA only
+    keep_epoch_models: bool = False  # also save the model after every epoch (and the initial one)
     output_dir: str = "runs/default"
 
     def __post_init__(self):
-        if self.loss not in LOSSES:
-            raise ValueError(f"loss must be one of {LOSSES}, got {self.loss!r}")
-        if self.selection not in SELECTIONS:
-            raise ValueError(f"selection must be one of {SELECTIONS}, got {self.selection!r}")
-        if not 0 <= self.warmup_epochs <= self.epochs:
-            raise ValueError(f"warmup_epochs must lie in [0, epochs={self.epochs}], got {self.warmup_epochs}")
-        if self.selection == "val" and not 0 < self.val_fraction < 1:
-            raise ValueError(f"val_fraction must lie in (0, 1) for selection='val', got {self.val_fraction}")
-        if self.selection_metric not in {f"recall@{k}" for k in self.eval_ks} | {"map@r", "r_precision"}:
-            raise ValueError(f"selection_metric {self.selection_metric!r} is not computed (eval_ks={self.eval_ks})")
+        _validate(self)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
+
+
+def _validate(config: TrainConfig) -> None:
+    """Check and normalise every field (numpy integers become ints, lists of ks a tuple)."""
+
+    def fail(name, expected):
+        raise ValueError(f"{name} must be {expected}, got {getattr(config, name)!r}")
+
+    def set_(name, value):
+        object.__setattr__(config, name, value)
+
+    def integer(name, low, optional=False):
+        value = getattr(config, name)
+        if value is None and optional:
+            return
+        if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < low:
+            fail(name, f"an integer >= {low}" + (" or None" if optional else ""))
+        set_(name, int(value))
+
+    def real(name, low, *, strict=True, high=None):
+        value = getattr(config, name)
+        if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value) \
+                or (value <= low if strict else value < low) or (high is not None and value > high):
+            bound = f"> {low}" if strict else f">= {low}"
+            fail(name, f"a finite number {bound}" + (f" and <= {high}" if high is not None else ""))
+        set_(name, float(value))
+
+    def flag(name):
+        if not isinstance(getattr(config, name), bool):
+            fail(name, "True or False")
+
+    def text(name):
+        if not isinstance(getattr(config, name), str) or not getattr(config, name):
+            fail(name, "a non-empty string")
+
+    for name in ("dataset", "data_root", "backbone", "output_dir"):
+        text(name)
+    for name, low in (("image_size", 8), ("batch_size", 2), ("num_workers", 0), ("embedding_size", 1),
+                      ("hgnn_hidden", 1), ("hgnn_layers", 1), ("epochs", 1), ("warmup_epochs", 0),
+                      ("lr_step", 1), ("eval_batch_size", 1), ("seed", 0)):
+        integer(name, low)
+    for name in ("images_per_class", "max_images_per_class", "max_steps_per_epoch"):
+        integer(name, 1, optional=True)
+    for name in ("tau", "lr", "lr_ds", "hgnn_lr_factor", "proxy_anchor_alpha", "ms_alpha", "ms_beta"):
+        real(name, 0.0)
+    for name in ("alpha", "lambda_s", "weight_decay", "proxy_anchor_margin", "ms_base"):
+        real(name, 0.0, strict=False)
+    real("lr_gamma", 0.0, high=1.0)
+    for name in ("freeze_bn", "amp", "keep_epoch_models", "test_every_epoch"):
+        flag(name)
+    if not isinstance(config.pretrained, (bool, str)) or config.pretrained == "":
+        fail("pretrained", "True, False or the path of a weights file")
+    if config.loss not in LOSSES:
+        raise ValueError(f"loss must be one of {LOSSES}, got {config.loss!r}")
+    if config.hypergraph not in HYPERGRAPHS:
+        raise ValueError(f"hypergraph must be one of {HYPERGRAPHS}, got {config.hypergraph!r}")
+    if config.selection not in SELECTIONS:
+        raise ValueError(f"selection must be one of {SELECTIONS}, got {config.selection!r}")
+    if config.warmup_epochs > config.epochs:
+        raise ValueError(f"warmup_epochs must lie in [0, epochs={config.epochs}], got {config.warmup_epochs}")
+    if config.selection == "val":
+        real("val_fraction", 0.0, high=1.0)
+        if config.val_fraction >= 1.0:
+            fail("val_fraction", "a number in (0, 1) for selection='val'")
+    if config.images_per_class is not None and config.batch_size % config.images_per_class:
+        raise ValueError(f"batch_size ({config.batch_size}) must be a multiple of images_per_class "
+                         f"({config.images_per_class})")
+    ks = config.eval_ks
+    if isinstance(ks, numbers.Integral) and not isinstance(ks, bool):
+        ks = (ks,)
+    try:
+        ks = tuple(ks)
+    except TypeError:
+        fail("eval_ks", "a non-empty tuple of positive integers")
+    if not ks or any(isinstance(k, bool) or not isinstance(k, numbers.Integral) or k < 1 for k in ks):
+        fail("eval_ks", "a non-empty tuple of positive integers")
+    set_("eval_ks", tuple(int(k) for k in ks))
+    if config.selection == "best_on_test" and not config.test_every_epoch:
+        raise ValueError("selection='best_on_test' needs test_every_epoch=True")
+    if config.selection_metric not in {f"recall@{k}" for k in config.eval_ks} | {"map@r", "r_precision"}:
+        raise ValueError(f"selection_metric {config.selection_metric!r} is not computed (eval_ks={config.eval_ks})")
+    set_("device", check_device(config.device))
 
 
 _COMMON = TrainConfig()
@@ -104,24 +195,28 @@ RECIPES: dict[str, TrainConfig] = {
         hgnn_lr_factor=10.0, weight_decay=1e-4, lr_step=10, freeze_bn=False,
         eval_ks=(1, 10, 100, 1000), output_dir="runs/sop",
     ),
-    # CPU small mode: 32 px glyphs, a 0.1M-parameter CNN trained from scratch (no warm-up, since
-    # a random backbone gains nothing from being frozen), a few minutes on 2 cores.
+    # CPU small profile, CUB-shaped (half of the classes unseen, at most 60 images per class, as
+    # CUB's ~59): 32 px glyphs, a 0.1M-parameter CNN trained from scratch (no warm-up, since a
+    # random backbone gains nothing from being frozen), 4 epochs of ~59 steps, about a minute on
+    # 2 cores. The analysis sweeps run the same recipe for 8 epochs (histlib.training.grids).
     "glyphs": replace(
-        _COMMON, dataset="glyphs", image_size=32, batch_size=64, num_workers=0,
+        _COMMON, dataset="glyphs", image_size=32, batch_size=64, max_images_per_class=60, num_workers=0,
         backbone="small_cnn", pretrained=False, embedding_size=64, freeze_bn=False,
-        tau=32.0, alpha=1.1, hgnn_hidden=128, epochs=3, warmup_epochs=0, lr=2e-3, lr_ds=1e-1,
+        tau=32.0, alpha=1.1, hgnn_hidden=128, epochs=4, warmup_epochs=0, lr=2e-3, lr_ds=1e-1,
         hgnn_lr_factor=1.0, weight_decay=5e-5, lr_step=2, eval_batch_size=512,
-        selection_metric="map@r",  # Recall@1 saturates near 1 on glyphs (hundreds of fonts per class)
+        selection_metric="map@r",  # Recall@1 saturates first; MAP@R keeps separating methods
         output_dir="runs/glyphs",
     ),
 }
-# The other offline stand-ins (data/README.md): the glyphs budget, the benchmark's tau and alpha.
+# The other offline stand-ins (data/README.md): the glyphs budget (at most 100 steps per epoch),
+# the benchmark's tau and alpha and images per class.
 RECIPES["typefaces"] = replace(  # for Cars-196: typefaces as classes, fine-grained style, Cars' ~82 per class
-    RECIPES["glyphs"], dataset="typefaces", tau=32.0, alpha=0.9, max_images_per_class=82, output_dir="runs/typefaces",
+    RECIPES["glyphs"], dataset="typefaces", tau=32.0, alpha=0.9, max_images_per_class=82, max_steps_per_epoch=100,
+    output_dir="runs/typefaces",
 )
 RECIPES["kanji"] = replace(  # for SOP: thousands of classes, SOP's ~5 images per class
     RECIPES["glyphs"], dataset="kanji", tau=16.0, alpha=2.0, eval_ks=(1, 10, 100, 1000),
-    max_images_per_class=5, output_dir="runs/kanji",
+    max_images_per_class=5, max_steps_per_epoch=100, output_dir="runs/kanji",
 )
 
 

@@ -1,102 +1,72 @@
-"""The training loop: parameter groups, warm-up, checkpoints, resume, honest model selection.
+"""The training loop: warm-up, epochs, honest model selection, resume; and load-or-train.
 
-One loop trains HIST and the pytorch-metric-learning baselines (Proxy-Anchor), so comparisons
-share every other choice. Each epoch writes a row of ``metrics.csv`` and an atomic
-``checkpoint.pt`` under ``config.output_dir``; ``fit(config, resume=True)`` continues an
-interrupted run to the same numbers as an uninterrupted one (each epoch's shuffling and
-augmentation are seeded by (seed, epoch)). ``results.json`` records the selection rule used.
+One loop trains HIST and the pytorch-metric-learning baselines (Proxy-Anchor, Multi-Similarity),
+so comparisons share every other choice. :func:`fit` reads as its phases: open the run folder,
+build the run's objects, restore a checkpoint, then per epoch train, evaluate, select and record,
+and finally read the selected model back. Each epoch's shuffling and augmentation are seeded by
+(seed, epoch) alone, so ``fit(config, resume=True)`` after an interruption ends with the same
+numbers as an uninterrupted run. The files a run writes belong to :mod:`histlib.training.runs`.
+
+Under ``torchrun`` (a process group of K ranks, :mod:`histlib.distributed`) the same phases run on
+every rank: each trains on its share of the global batch through one DistributedDataParallel over
+the model and the loss (:mod:`histlib.training.parallel`), evaluation embeds the split across the
+ranks, and only rank 0 touches the run folder: it takes the lock, reads the checkpoint to resume
+from and broadcasts it, and writes every file.
 """
 
 from __future__ import annotations
 
-import csv
-import json
+import contextlib
 import math
-import os
-import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 
-import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 from tqdm.auto import tqdm
 
+from .. import distributed
 from ..evaluation import embed, retrieval_metrics
 from ..losses import HISTLoss
-from ..models import EmbeddingNet
+from ..runtime import epoch_seed, pick_device, seed_everything
 from .config import TrainConfig
+from .factory import build_criterion, build_model, parameter_groups
+from .parallel import ParallelObjective, check_world_size, rank_seed, seed_rank_augmentation
+from .run_data import RunData, build_run_data, labels_of
+from .runs import FitResult, RunFolder, RunFolderError, read_run
 
-__all__ = ["fit", "FitResult", "TrainData", "build_loss", "parameter_groups", "train_one_epoch", "evaluate"]
+__all__ = ["fit", "load_or_train", "train_one_epoch", "evaluate", "train_loader", "SELECTION_NOTES"]
 
-
-@dataclass
-class TrainData:
-    """The datasets of one run. Labels of ``train`` are 0-based contiguous (its class count is C).
-
-    ``val`` (held-out training classes) is required for ``selection="val"``; ``test`` holds the
-    unseen classes the results are reported on.
-    """
-
-    train: Dataset
-    test: Dataset
-    val: Dataset | None = None
-
-    @property
-    def num_classes(self) -> int:
-        """C; raises a ValueError unless the training labels are exactly 0..C-1."""
-        labels = set(_labels_of(self.train))
-        if labels != set(range(len(labels))):
-            raise ValueError(
-                f"training labels must be 0..{len(labels) - 1} (contiguous), got {len(labels)} distinct "
-                f"labels from {min(labels)} to {max(labels)}"
-            )
-        return len(labels)
-
-
-@dataclass
-class FitResult:
-    """What :func:`fit` produced; the same numbers are in ``output_dir/results.json``."""
-
-    history: list[dict] = field(default_factory=list)  # one row per epoch
-    selection: str = "val"
-    selected_epoch: int = -1  # 0-based
-    test_metrics: dict = field(default_factory=dict)  # of the selected model
-    output_dir: Path | None = None
-    model: EmbeddingNet | None = None  # the selected model, in eval mode
+SELECTION_NOTES = {
+    "val": "epoch with the best validation score on held-out training classes (no test feedback)",
+    "last": "last epoch (no test feedback)",
+    "best_on_test": "epoch with the best TEST score: test-set feedback, as the reference code does; "
+                    "not an honest estimate",
+}
 
 
 # -- building blocks -------------------------------------------------------------------------
 
 
-def build_loss(config: TrainConfig, num_classes: int) -> torch.nn.Module:
-    """HISTLoss or pytorch-metric-learning's ProxyAnchorLoss, as the config says."""
-    if config.loss == "hist":
-        return HISTLoss(
-            num_classes, config.embedding_size, tau=config.tau, alpha=config.alpha,
-            lambda_s=config.lambda_s, hgnn_hidden=config.hgnn_hidden, hgnn_layers=config.hgnn_layers,
-        )
-    from pytorch_metric_learning.losses import ProxyAnchorLoss
+def train_loader(dataset: Dataset, config: TrainConfig, epoch: int, *, rank: int = 0,
+                 world_size: int = 1) -> DataLoader:
+    """Shuffled (or m-per-class) batches of epoch ``epoch``; the order depends only on (seed, epoch).
 
-    return ProxyAnchorLoss(
-        num_classes, config.embedding_size, margin=config.proxy_anchor_margin, alpha=config.proxy_anchor_alpha
+    ``world_size`` K > 1: rank ``rank``'s batches of ``batch_size / K``, its slice of each global
+    batch (see :func:`histlib.data.make_sampler`); worker augmentation is seeded per rank.
+    """
+    from ..data import make_sampler
+
+    seed = epoch_seed(config.seed, epoch)
+    sampler = make_sampler(labels_of(dataset), config.batch_size, config.images_per_class, seed=seed,
+                           rank=rank, world_size=world_size)
+    return DataLoader(
+        dataset, batch_size=config.batch_size // world_size, sampler=sampler, drop_last=True,
+        num_workers=config.num_workers,
+        generator=torch.Generator().manual_seed(seed if world_size == 1 else rank_seed(seed, rank)),
+        pin_memory=torch.cuda.is_available(),
     )
-
-
-def parameter_groups(model: EmbeddingNet, criterion: torch.nn.Module, config: TrainConfig) -> list[dict]:
-    """The recipe's groups: backbone (lr), embedding layer (lr), class distributions or proxies
-    (lr_ds) and, for HIST, the HGNN (lr * hgnn_lr_factor)."""
-    groups = [
-        {"params": model.trunk_parameters(), "lr": config.lr, "name": "backbone"},
-        {"params": model.head_parameters(), "lr": config.lr, "name": "embedding"},
-    ]
-    if isinstance(criterion, HISTLoss):
-        groups += criterion.parameter_groups(lr_ds=config.lr_ds, lr_hgnn=config.lr * config.hgnn_lr_factor)
-    else:
-        groups.append({"params": list(criterion.parameters()), "lr": config.lr_ds, "name": "proxies"})
-    return groups
 
 
 def train_one_epoch(
@@ -109,26 +79,40 @@ def train_one_epoch(
     max_steps: int | None = None,
     progress: bool = True,
     description: str = "train",
-) -> dict[str, float]:
-    """One pass over ``loader``; returns the mean loss, images seen and images per second."""
+    parallel: ParallelObjective | None = None,
+) -> dict:
+    """One pass over ``loader`` (at most ``max_steps`` batches).
+
+    Returns ``loss`` (mean over images), ``images``, ``images_per_s`` and ``steps``: one dict per
+    step with ``loss`` and, for HIST, its two terms ``distribution_loss`` and ``hgnn_loss``.
+    ``parallel``: this rank's step of a run on K processes; losses and image counts are then the
+    global batch's.
+    """
     model.train()
     criterion.train()
     amp = scaler is not None and scaler.is_enabled()
-    total, images, start = 0.0, 0, time.perf_counter()
-    steps = len(loader) if max_steps is None else min(max_steps, len(loader))
-    bar = tqdm(total=steps, desc=description, disable=not progress, leave=False)
+    hist = isinstance(criterion, HISTLoss) and criterion.collect_stats
+    total, images, start, steps = 0.0, 0, time.perf_counter(), []
+    count = len(loader) if max_steps is None else min(max_steps, len(loader))
+    bar = tqdm(total=count, desc=description, disable=not progress, leave=False)
     for step, (batch, labels) in enumerate(loader):
-        if step == steps:
+        if step == count:
             break
         batch = batch.to(device, non_blocking=True)
         labels = labels.to(device, non_blocking=True)
         if amp:
             batch = batch.contiguous(memory_format=torch.channels_last)
         with torch.autocast(device.type, dtype=torch.float16, enabled=amp):
-            loss = criterion(model(batch), labels)
-        value = loss.item()  # the step's one device sync
-        if not math.isfinite(value):
-            raise FloatingPointError(f"non-finite loss {value} at step {step}; lower the learning rates")
+            loss = criterion(model(batch), labels) if parallel is None else parallel.loss(batch, labels)
+        logged = [loss.detach().float()]
+        if hist:
+            logged += [criterion.distribution_loss.float(), criterion.hgnn_loss.float()]
+        logged = torch.stack(logged)
+        if parallel is not None:
+            logged = parallel.mean_over_ranks(logged)  # every rank sees the same values (and a NaN anywhere)
+        values = logged.tolist()  # the step's one device sync
+        if not math.isfinite(values[0]):
+            raise FloatingPointError(f"non-finite loss {values[0]} at step {step}; lower the learning rates")
         optimizer.zero_grad(set_to_none=True)
         if amp:
             scaler.scale(loss).backward()
@@ -137,219 +121,353 @@ def train_one_epoch(
         else:
             loss.backward()
             optimizer.step()
-        total += value * len(labels)
-        images += len(labels)
+        row = {"step": step + 1, "loss": values[0]}
+        if hist:
+            row.update(distribution_loss=values[1], hgnn_loss=values[2])
+        steps.append(row)
+        batch_images = len(labels) * (1 if parallel is None else parallel.world_size)
+        total += values[0] * batch_images
+        images += batch_images
         bar.update()
         if step % 20 == 0:
-            bar.set_postfix(loss=f"{value:.3f}")
+            bar.set_postfix(loss=f"{values[0]:.3f}")
     bar.close()
     seconds = time.perf_counter() - start
-    return {"loss": total / max(images, 1), "images": images, "images_per_s": images / max(seconds, 1e-9)}
+    return {"loss": total / max(images, 1), "images": images, "images_per_s": images / max(seconds, 1e-9),
+            "steps": steps}
 
 
-def evaluate(model, dataset, config: TrainConfig, device, progress=True) -> dict[str, float]:
-    """Retrieval metrics (``config.eval_ks``) of ``model`` on ``dataset``, every item a query."""
-    embeddings, labels = embed(model, dataset, batch_size=config.eval_batch_size, device=device,
-                               num_workers=config.num_workers, progress=progress)
+def evaluate(model, dataset, config: TrainConfig, device=None, progress=True, *,
+             sharded: bool = False) -> dict[str, float]:
+    """Retrieval metrics (``config.eval_ks``) of ``model`` on ``dataset``, every item a query.
+
+    ``sharded``: every rank of a process group calls this; each embeds a share of the split and
+    all compute the metrics of the whole split (:func:`histlib.distributed.embed_sharded`).
+    """
+    run_embed = distributed.embed_sharded if sharded else embed
+    embeddings, labels = run_embed(model, dataset, batch_size=config.eval_batch_size, device=pick_device(device),
+                                   num_workers=config.num_workers, progress=progress)
     return retrieval_metrics(embeddings, labels, ks=config.eval_ks)
 
 
-# -- the loop ----------------------------------------------------------------------------------
+# -- the run's objects ---------------------------------------------------------------------------
+
+
+@dataclass
+class _Session:
+    """Everything one training process holds for a run."""
+
+    config: TrainConfig
+    data: RunData
+    folder: RunFolder
+    device: torch.device
+    num_classes: int
+    model: torch.nn.Module
+    criterion: torch.nn.Module
+    optimizer: torch.optim.Optimizer
+    scheduler: torch.optim.lr_scheduler.LRScheduler
+    scaler: torch.amp.GradScaler
+    history: list[dict] = field(default_factory=list)
+    steps: list[dict] = field(default_factory=list)
+    best_score: float = -math.inf
+    start_epoch: int = 0
+    world_size: int = 1
+    rank: int = 0
+    parallel: ParallelObjective | None = None  # several processes: the DDP step
+    run_id: str = ""
+
+    @property
+    def amp(self) -> bool:
+        return self.scaler.is_enabled()
+
+    @property
+    def writes(self) -> bool:
+        """Whether this process writes the run folder (one process, or rank 0)."""
+        return self.rank == 0
+
+
+def _build(config: TrainConfig, data: RunData, folder: RunFolder) -> _Session:
+    """The seeded model and loss (as :func:`histlib.training.initial_state` builds them), the
+    optimiser with the recipe's parameter groups, the schedule and the gradient scaler; on
+    several processes (every rank seeded alike) also the DDP step."""
+    world_size = distributed.world_size()
+    device = pick_device(config.device) if world_size == 1 else distributed.rank_device(pick_device(config.device))
+    num_classes = data.num_classes
+    seed_everything(config.seed)
+    model = build_model(config).to(device)
+    amp = config.amp and device.type == "cuda"
+    if amp:
+        model = model.to(memory_format=torch.channels_last)
+    criterion = build_criterion(config, num_classes).to(device)
+    optimizer = torch.optim.Adam(parameter_groups(model, criterion, config), weight_decay=config.weight_decay)
+    scheduler = torch.optim.lr_scheduler.StepLR(optimizer, step_size=config.lr_step, gamma=config.lr_gamma)
+    scaler = torch.amp.GradScaler(device.type, enabled=amp)
+    session = _Session(config, data, folder, device, num_classes, model, criterion, optimizer, scheduler, scaler)
+    if world_size > 1:
+        session.world_size, session.rank = world_size, distributed.rank()
+        session.parallel = ParallelObjective(model, criterion, config.hypergraph, device)
+    return session
+
+
+def _restore(session: _Session, checkpoint: dict | None) -> None:
+    """Continue from ``checkpoint`` (the state after its last epoch), or record the initial model."""
+    if checkpoint is None:
+        if session.config.keep_epoch_models and session.writes:
+            session.folder.save_epoch_model(session.model.state_dict(), 0)
+        return
+    session.model.load_state_dict(checkpoint["model"])
+    session.criterion.load_state_dict(checkpoint["criterion"])
+    session.optimizer.load_state_dict(checkpoint["optimizer"])
+    session.scheduler.load_state_dict(checkpoint["scheduler"])
+    session.scaler.load_state_dict(checkpoint["scaler"])
+    session.history, session.steps = checkpoint["history"], checkpoint["steps"]
+    session.best_score, session.start_epoch = checkpoint["best_score"], checkpoint["epoch"]
+
+
+# -- one epoch, in phases -------------------------------------------------------------------------
+
+
+def _train_epoch(session: _Session, epoch: int, progress: bool) -> dict:
+    """Train one epoch (the trunk frozen during warm-up); its row of the history."""
+    config = session.config
+    warm_up = epoch < config.warmup_epochs
+    for p in session.model.trunk_parameters():
+        p.requires_grad_(not warm_up)
+    seed_everything(epoch_seed(config.seed, epoch))
+    if session.world_size > 1:  # augmentation differs per rank; the sampler's draws do not
+        seed_rank_augmentation(epoch_seed(config.seed, epoch), session.rank)
+    loader = train_loader(session.data.train, config, epoch, rank=session.rank, world_size=session.world_size)
+    stats = train_one_epoch(
+        session.model, session.criterion, session.optimizer, loader,
+        session.device, session.scaler, config.max_steps_per_epoch, progress,
+        description=f"epoch {epoch + 1}/{config.epochs}" + (" (warm-up)" if warm_up else ""),
+        parallel=session.parallel,
+    )
+    session.steps += [{"epoch": epoch + 1, **step} for step in stats["steps"]]
+    row = {"epoch": epoch + 1, "warm_up": warm_up, "lr": session.optimizer.param_groups[0]["lr"],
+           "train_loss": stats["loss"], "images_per_s": stats["images_per_s"]}
+    for term in ("distribution_loss", "hgnn_loss"):
+        if stats["steps"] and term in stats["steps"][0]:
+            row[f"train_{term}"] = sum(s[term] for s in stats["steps"]) / len(stats["steps"])
+    if not warm_up:
+        session.scheduler.step()
+    return row
+
+
+def _evaluate_epoch(session: _Session, progress: bool) -> dict:
+    """Validation (when selecting on it) and test metrics of the current model."""
+    row = {}
+    for split in ("val", "test") if session.config.test_every_epoch else ("val",):
+        dataset = getattr(session.data, split)
+        if dataset is not None:
+            metrics = evaluate(session.model, dataset, session.config, session.device, progress,
+                               sharded=session.world_size > 1)
+            row.update({f"{split}_{k}": v for k, v in metrics.items()})
+    return row
+
+
+def _select(session: _Session, row: dict) -> None:
+    """Keep the model (and the loss's state) when this epoch scores best under the selection rule."""
+    config = session.config
+    if config.selection == "last":
+        score = row["epoch"]
+    else:
+        score = row[("val_" if config.selection == "val" else "test_") + config.selection_metric]
+    if score > session.best_score:
+        session.best_score = score
+        if session.writes:
+            session.folder.save_selected(session.model.state_dict(), session.criterion.state_dict(), row["epoch"],
+                                         config.selection)
+
+
+def _record(session: _Session, row: dict, writer) -> None:
+    """History files, TensorBoard, the epoch's model (if kept) and the resumable checkpoint (rank 0)."""
+    if not session.writes:
+        return
+    folder, epoch = session.folder, row["epoch"]
+    folder.write_history(session.history, session.steps)
+    if writer is not None:
+        for key, value in row.items():
+            if isinstance(value, (int, float)) and key != "epoch":
+                writer.add_scalar(key, value, epoch)
+    if session.config.keep_epoch_models:
+        folder.save_epoch_model(session.model.state_dict(), epoch)
+    folder.save_checkpoint({
+        "model": session.model.state_dict(), "criterion": session.criterion.state_dict(),
+        "optimizer": session.optimizer.state_dict(), "scheduler": session.scheduler.state_dict(),
+        "scaler": session.scaler.state_dict(), "epoch": epoch, "history": session.history,
+        "steps": session.steps, "best_score": session.best_score, "config": session.config.to_dict(),
+        "world_size": session.world_size,
+    })
+
+
+def _finish(session: _Session) -> FitResult:
+    """Load the selected model back and write ``results.json``; the run is then finished."""
+    config, folder = session.config, session.folder
+    start = time.perf_counter()
+    result = _read_selected(session)
+    seconds = sum(row["seconds"] for row in session.history) + time.perf_counter() - start
+    if session.writes:
+        folder.finish(config, {
+            "selection": config.selection, "selection_note": SELECTION_NOTES[config.selection],
+            "selected_epoch": result.selected_epoch + 1, "test_metrics": result.test_metrics,
+            "num_classes": session.num_classes, "seconds": seconds,
+            "world_size": session.world_size, "hypergraph": config.hypergraph,
+        })
+    result.seconds = seconds
+    result.run_id = session.run_id or folder.run_id
+    return result
+
+
+def _read_selected(session: _Session) -> FitResult:
+    path = session.folder.file("selected.pt")
+    if session.world_size == 1:
+        selected = torch.load(path, map_location=session.device, weights_only=True)
+    else:  # rank 0 reads the file, every rank loads its state
+        selected = distributed.broadcast_from_main(
+            torch.load(path, map_location="cpu", weights_only=True) if session.writes else None)
+    session.model.load_state_dict(selected["model"])
+    session.criterion.load_state_dict(selected["criterion"])
+    epoch = selected["epoch"] - 1
+    test_metrics = {k[len("test_"):]: v for k, v in session.history[epoch].items() if k.startswith("test_")}
+    if not test_metrics:  # test_every_epoch=False: the selected model meets the test split once
+        test_metrics = evaluate(session.model, session.data.test, session.config, session.device, progress=False,
+                                sharded=session.world_size > 1)
+    return FitResult(session.history, session.config.selection, epoch, test_metrics, session.folder.path,
+                     session.model.eval(), session.criterion.eval(), session.steps, session.config)
+
+
+# -- the loop ------------------------------------------------------------------------------------
 
 
 def fit(
     config: TrainConfig,
-    data: TrainData | None = None,
+    data: RunData | None = None,
     resume: bool = False,
     progress: bool = True,
     on_epoch_end: Callable[[dict], None] | None = None,
+    *,
+    overwrite: bool = False,
 ) -> FitResult:
     """Train ``config`` (on ``data``, or on the datasets it names) and select a model honestly.
 
     Args:
         config: a :class:`TrainConfig` (see ``histlib.training.get_config``).
-        data: the datasets; default :func:`histlib.training.data.build_data` (config.dataset).
-        resume: continue from ``output_dir/checkpoint.pt`` if it exists.
+        data: the datasets; default :func:`histlib.training.build_run_data` (config.dataset).
+        resume: continue the interrupted run of this config in ``config.output_dir``.
         progress: tqdm progress bars.
         on_epoch_end: called with each epoch's metrics row (after its checkpoint is written).
+        overwrite: replace another run's files in ``config.output_dir``; without it (and without
+            resume) a folder holding a run is refused.
     Returns:
-        A :class:`FitResult`; ``output_dir`` holds metrics.csv, checkpoint.pt, selected.pt and
-        results.json.
+        A :class:`FitResult`; ``output_dir`` holds the run's files (:mod:`histlib.training.runs`).
+    Raises:
+        RunExistsError, RunInUseError, RunFolderError (the run folder), ValueError (the data).
+        Under a process group (torchrun): every rank calls ``fit`` with the same arguments and
+        returns the same result; a start-up error on any rank is raised on every rank, and a rank
+        that fails or hangs later makes the others raise :class:`histlib.distributed.RankFailedError`.
     """
-    if data is None:
-        from .data import build_data
-
-        data = build_data(config)
-    if config.selection == "val" and data.val is None:
-        raise ValueError("selection='val' needs a validation split of held-out training classes (data.val)")
-    num_classes = data.num_classes
-    device = _device(config)
-    output_dir = Path(config.output_dir)
-    output_dir.mkdir(parents=True, exist_ok=True)
-
-    _seed_everything(config.seed)
-    model = EmbeddingNet.from_backbone(
-        config.backbone, config.pretrained, embedding_size=config.embedding_size,
-        freeze_trunk_batchnorm=config.freeze_bn,
-    ).to(device)
-    amp = config.amp and device.type == "cuda"
-    if amp:
-        model = model.to(memory_format=torch.channels_last)
-    criterion = build_loss(config, num_classes).to(device)
-    optimizer = torch.optim.Adam(parameter_groups(model, criterion, config), weight_decay=config.weight_decay)
-    scheduler = torch.optim.lr_scheduler.StepLR(optimizer, step_size=config.lr_step, gamma=config.lr_gamma)
-    scaler = torch.amp.GradScaler(device.type, enabled=amp)
-
-    history, best_score, start_epoch = [], -math.inf, 0
-    checkpoint_path = output_dir / "checkpoint.pt"
-    if resume and checkpoint_path.exists():
-        state = torch.load(checkpoint_path, map_location=device, weights_only=True)
-        if state["config"] != config.to_dict():
-            changed = sorted(k for k, v in config.to_dict().items() if state["config"].get(k) != v)
-            raise ValueError(f"cannot resume {checkpoint_path}: the config differs in {changed}")
-        model.load_state_dict(state["model"])
-        criterion.load_state_dict(state["criterion"])
-        optimizer.load_state_dict(state["optimizer"])
-        scheduler.load_state_dict(state["scheduler"])
-        scaler.load_state_dict(state["scaler"])
-        history, best_score, start_epoch = state["history"], state["best_score"], state["epoch"]
-
-    writer = _tensorboard(output_dir)
-    for epoch in range(start_epoch, config.epochs):
-        warm_up = epoch < config.warmup_epochs
-        for p in model.trunk_parameters():
-            p.requires_grad_(not warm_up)
-        _seed_everything(config.seed * 100_003 + epoch)
-        loader = _train_loader(data.train, config, epoch)
-        stats = train_one_epoch(
-            model, criterion, optimizer, loader, device, scaler, config.max_steps_per_epoch, progress,
-            description=f"epoch {epoch + 1}/{config.epochs}" + (" (warm-up)" if warm_up else ""),
-        )
-        row = {"epoch": epoch + 1, "warm_up": warm_up, "lr": optimizer.param_groups[0]["lr"],
-               "train_loss": stats["loss"], "images_per_s": stats["images_per_s"]}
-        if not warm_up:
-            scheduler.step()
-        if data.val is not None:
-            row.update({f"val_{k}": v for k, v in evaluate(model, data.val, config, device, progress).items()})
-        row.update({f"test_{k}": v for k, v in evaluate(model, data.test, config, device, progress).items()})
-        history.append(row)
-
-        score = _selection_score(row, config)
-        if score > best_score:  # "last" scores each epoch by its number
-            best_score = score
-            _atomic_save({"model": model.state_dict(), "epoch": epoch + 1, "selection": config.selection},
-                         output_dir / "selected.pt")
-        _write_csv(history, output_dir / "metrics.csv")
-        if writer is not None:
-            for key, value in row.items():
-                if isinstance(value, (int, float)) and key != "epoch":
-                    writer.add_scalar(key, value, epoch + 1)
-        _atomic_save({
-            "model": model.state_dict(), "criterion": criterion.state_dict(),
-            "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
-            "scaler": scaler.state_dict(), "epoch": epoch + 1, "history": history,
-            "best_score": best_score, "config": config.to_dict(),
-        }, checkpoint_path)
-        if on_epoch_end is not None:
-            on_epoch_end(row)
-    if writer is not None:
-        writer.close()
-    return _finish(config, history, model, output_dir, device)
+    progress = progress and distributed.is_main()
+    with contextlib.ExitStack() as stack:
+        session = _open(stack, config, data, resume, overwrite)
+        writer = _tensorboard(session.folder) if session.writes else None
+        try:
+            for epoch in range(session.start_epoch, config.epochs):
+                start = time.perf_counter()
+                with distributed.rank_failures(f"in epoch {epoch + 1}"):
+                    row = _train_epoch(session, epoch, progress)
+                    row.update(_evaluate_epoch(session, progress))
+                row["seconds"] = time.perf_counter() - start
+                session.history.append(row)
+                _select(session, row)
+                _record(session, row, writer)
+                if on_epoch_end is not None:
+                    on_epoch_end(row)
+        finally:
+            if writer is not None:
+                writer.close()
+        with distributed.rank_failures("finishing the run"):
+            return _finish(session)
 
 
-def _finish(config, history, model, output_dir, device) -> FitResult:
-    selected = torch.load(output_dir / "selected.pt", map_location=device, weights_only=True)
-    model.load_state_dict(selected["model"])
-    model.eval()
-    epoch = selected["epoch"] - 1
-    test_metrics = {k[len("test_"):]: v for k, v in history[epoch].items() if k.startswith("test_")}
-    result = FitResult(history, config.selection, epoch, test_metrics, output_dir, model)
-    with open(output_dir / "results.json", "w") as f:
-        json.dump({
-            "selection": config.selection,
-            "selection_note": _SELECTION_NOTES[config.selection],
-            "selected_epoch": epoch + 1,
-            "test_metrics": test_metrics,
-            "config": config.to_dict(),
-        }, f, indent=2)
-    return result
+def _open(stack: contextlib.ExitStack, config: TrainConfig, data: RunData | None, resume: bool,
+          overwrite: bool) -> _Session:
+    """The data (checked), the run folder (locked, started: the checkpoint to resume from), the
+    run's objects (built and restored). Rank 0 alone takes the folder and broadcasts the checkpoint."""
+    if distributed.world_size() == 1:
+        data = build_run_data(config) if data is None else data
+        data.check(config)
+        folder = RunFolder(config.output_dir)
+        stack.enter_context(folder.lock())
+        checkpoint = folder.start(config, resume=resume, overwrite=overwrite)
+        _check_resumable(checkpoint, config, 1)
+        session = _build(config, data, folder)
+        _restore(session, checkpoint)
+        return session
+
+    def start():
+        check_world_size(config, distributed.world_size())
+        run_data = build_run_data(config) if data is None else data
+        run_data.check(config)
+        folder = RunFolder(config.output_dir)
+        opened = None
+        if distributed.is_main():
+            stack.enter_context(folder.lock())
+            checkpoint = folder.start(config, resume=resume, overwrite=overwrite)
+            _check_resumable(checkpoint, config, distributed.world_size())
+            opened = (checkpoint, folder.run_id)
+        return _build(config, run_data, folder), opened
+
+    session, opened = distributed.agree(start, "starting the run")
+    with distributed.rank_failures("starting the run"):
+        checkpoint, session.run_id = distributed.broadcast_from_main(opened)
+    _restore(session, checkpoint)
+    return session
 
 
-_SELECTION_NOTES = {
-    "val": "epoch with the best validation score on held-out training classes (no test feedback)",
-    "last": "last epoch (no test feedback)",
-    "best_on_test": "epoch with the best TEST score: test-set feedback, as the reference code does; "
-                    "not an honest estimate",
-}
+def _check_resumable(checkpoint: dict | None, config: TrainConfig, world_size: int) -> None:
+    """Refuse to continue a per-GPU-hypergraph run on another number of processes (another method)."""
+    if checkpoint is None:
+        return
+    saved = checkpoint.get("world_size", 1)
+    if saved != world_size and config.hypergraph == "per_gpu":
+        raise RunFolderError(
+            f"cannot resume {config.output_dir} on {world_size} process(es): it trained on {saved} with "
+            f"hypergraph='per_gpu' (the loss over batches of {config.batch_size // saved}), and {world_size} "
+            f"would change that; resume with {saved} process(es) (hypergraph='global' runs may change it)")
 
 
-def _selection_score(row: dict, config: TrainConfig) -> float:
-    if config.selection == "last":
-        return row["epoch"]
-    prefix = "val_" if config.selection == "val" else "test_"
-    return row[prefix + config.selection_metric]
+def load_or_train(config: TrainConfig, data: RunData | None = None, progress: bool = False, *,
+                  replace: bool = False) -> FitResult:
+    """The finished run of ``config`` in ``config.output_dir``; else resume its interrupted run;
+    else train it.
+
+    A folder that holds another config's run, or a mixed or damaged one, raises a
+    :class:`~histlib.training.runs.RunFolderError` unless ``replace`` (then it is trained anew).
+    """
+    folder = RunFolder(config.output_dir)
+    status = folder.status()
+    same = folder.holds_run_of(config)
+    if status == "finished" and same:
+        try:
+            return read_run(config)
+        except RunFolderError:
+            if not replace:
+                raise
+            return fit(config, data, progress=progress, overwrite=True)
+    if status in ("interrupted", "running") and same and folder.file("checkpoint.pt").is_file():
+        return fit(config, data, resume=True, progress=progress)  # a live holder raises RunInUseError
+    if status == "empty" or (status == "interrupted" and same):
+        return fit(config, data, progress=progress, overwrite=status != "empty")
+    if not replace:
+        raise RunFolderError(f"{folder.describe(config)}; pass replace=True to train this config there instead, "
+                             "or choose another output_dir")
+    return fit(config, data, progress=progress, overwrite=True)
 
 
-def _train_loader(dataset: Dataset, config: TrainConfig, epoch: int) -> DataLoader:
-    """Shuffled (or m-per-class) batches; the order depends only on (seed, epoch)."""
-    from ..data.samplers import make_sampler
-
-    seed = config.seed * 100_003 + epoch
-    sampler = make_sampler(_labels_of(dataset), config.batch_size, config.images_per_class, seed=seed)
-    return DataLoader(
-        dataset, batch_size=config.batch_size, sampler=sampler, drop_last=True,
-        num_workers=config.num_workers, generator=torch.Generator().manual_seed(seed),
-        pin_memory=torch.cuda.is_available(),
-    )
-
-
-def _labels_of(dataset: Dataset) -> list[int]:
-    labels = getattr(dataset, "labels", None)
-    if labels is None:
-        raise ValueError(f"{type(dataset).__name__} has no .labels; histlib datasets expose their labels")
-    return [int(y) for y in labels]
-
-
-def _device(config: TrainConfig) -> torch.device:
-    if config.device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    device = torch.device(config.device)
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError("device='cuda' but CUDA is not available; use device='auto' or 'cpu'")
-    return device
-
-
-def _seed_everything(seed: int) -> None:
-    random.seed(seed)
-    np.random.seed(seed % 2**32)
-    torch.manual_seed(seed)
-    try:  # pytorch-metric-learning's samplers draw from their own numpy RandomState
-        from pytorch_metric_learning.utils import common_functions as c_f
-
-        c_f.NUMPY_RANDOM = np.random.RandomState(seed % 2**32)
-    except ImportError:  # pragma: no cover
-        pass
-
-
-def _atomic_save(obj, path: Path) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save(obj, tmp)
-    os.replace(tmp, path)
-
-
-def _write_csv(history: list[dict], path: Path) -> None:
-    columns = list(dict.fromkeys(k for row in history for k in row))
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=columns)
-        writer.writeheader()
-        writer.writerows(history)
-    os.replace(tmp, path)
-
-
-def _tensorboard(output_dir: Path):
+def _tensorboard(folder: RunFolder):
     try:
         from torch.utils.tensorboard import SummaryWriter
     except ImportError:
         return None
-    return SummaryWriter(str(output_dir / "tensorboard"))
+    return SummaryWriter(str(folder.file("tensorboard")))

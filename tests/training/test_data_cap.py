@@ -1,9 +1,9 @@
-"""build_data with ``max_images_per_class``: train and test capped before validation classes are carved."""
+"""build_run_data with ``max_images_per_class``: train and test capped before validation classes are carved."""
 
 import numpy as np
 
 from histlib.training import get_config, parse_overrides
-from histlib.training.data import build_data
+from histlib.training.run_data import build_run_data as build_data
 
 from ..data import fixtures as fx
 

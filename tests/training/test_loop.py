@@ -6,7 +6,7 @@ import torch
 
 from histlib.losses import HISTLoss
 from histlib.models import EmbeddingNet
-from histlib.training import TrainData, build_loss, fit, get_config, parameter_groups
+from histlib.training import RunData, build_criterion, fit, get_config, parameter_groups
 
 
 class Blobs(torch.utils.data.Dataset):
@@ -28,7 +28,7 @@ class Blobs(torch.utils.data.Dataset):
 
 
 def blob_data():
-    return TrainData(
+    return RunData(
         train=Blobs(range(0, 8), 12, seed=1), val=Blobs(range(8, 11), 8, seed=2), test=Blobs(range(11, 15), 8, seed=3)
     )
 
@@ -59,11 +59,11 @@ def test_fit_writes_metrics_checkpoints_and_an_honest_results_file(tmp_path):
 
 
 def test_training_learns_on_unseen_classes(tmp_path):
-    data = TrainData(train=Blobs(range(0, 16), 32, seed=1), test=Blobs(range(20, 28), 20, seed=3))
+    data = RunData(train=Blobs(range(0, 16), 32, seed=1), test=Blobs(range(20, 28), 20, seed=3))
     config = small_config(tmp_path, epochs=4, selection="last")
     torch.manual_seed(config.seed)  # fit() starts from this initialisation
     untrained = EmbeddingNet.from_backbone("small_cnn", embedding_size=16)
-    from histlib.training.loop import evaluate
+    from histlib.training import evaluate
 
     before = evaluate(untrained, data.test, config, torch.device("cpu"), progress=False)["map@r"]
     after = fit(config, data, progress=False).test_metrics["map@r"]
@@ -111,13 +111,13 @@ def test_warm_up_freezes_the_backbone_and_frozen_batchnorm_keeps_its_statistics(
 def test_parameter_groups_follow_the_recipe():
     config = get_config("cub")
     model = EmbeddingNet.from_backbone("small_cnn", embedding_size=512)
-    groups = parameter_groups(model, build_loss(config, 100), config)
+    groups = parameter_groups(model, build_criterion(config, 100), config)
     assert [(g["name"], g["lr"]) for g in groups] == [
         ("backbone", 1.2e-4), ("embedding", 1.2e-4), ("class_distributions", 0.1), ("hgnn", 1.2e-4 * 5)
     ]
     pa = get_config("cub", loss="proxy_anchor")
-    assert [g["name"] for g in parameter_groups(model, build_loss(pa, 100), pa)][-1] == "proxies"
-    assert isinstance(build_loss(config, 100), HISTLoss)
+    assert [g["name"] for g in parameter_groups(model, build_criterion(pa, 100), pa)][-1] == "proxies"
+    assert isinstance(build_criterion(config, 100), HISTLoss)
 
 
 def test_clear_errors_for_bad_data(tmp_path):
@@ -126,4 +126,4 @@ def test_clear_errors_for_bad_data(tmp_path):
     with pytest.raises(ValueError, match="contiguous"):
         fit(small_config(tmp_path), data, progress=False)
     with pytest.raises(ValueError, match="held-out training classes"):
-        fit(small_config(tmp_path), TrainData(train=blob_data().train, test=blob_data().test), progress=False)
+        fit(small_config(tmp_path), RunData(train=blob_data().train, test=blob_data().test), progress=False)

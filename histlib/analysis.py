@@ -1,0 +1,170 @@
+"""Small measurements the workbook makes of batches, hypergraphs and sweep tables.
+
+- :func:`draw_batch`: a training batch exactly as the loop draws it (sampler, seed, augmentation).
+- :func:`batch_composition`, :func:`expected_distinct_classes`: how many hyperedges a batch has and
+  how many of them are singletons, measured and expected under random sampling.
+- :func:`within_class_share`, :func:`uniform_within_class_share`: how much of G's weight stays
+  within a class, and the value a uniform G (no structure) would give.
+- :func:`term_gradients`: the gradient each loss term sends to each embedding.
+- :func:`summarize`: mean, standard deviation and count of a metric per group of sweep rows.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Sequence
+
+import numpy as np
+import torch
+
+__all__ = [
+    "draw_batch", "batch_composition", "expected_distinct_classes", "within_class_share",
+    "uniform_within_class_share", "term_gradients", "summarize", "compare_to_reference",
+]
+
+
+def draw_batch(dataset, config, epoch: int = 0, index: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    """Batch ``index`` of epoch ``epoch`` as :func:`histlib.training.fit` draws it from ``dataset``
+    (the recipe's sampler, seeded by (seed, epoch), with the dataset's transform).
+
+    Returns ``(images, labels)``: (B, 3, H, W) float and (B,) int64.
+    """
+    from .runtime import epoch_seed, seed_everything
+    from .training import train_loader
+
+    seed_everything(epoch_seed(config.seed, epoch))
+    for i, (images, labels) in enumerate(train_loader(dataset, config, epoch)):
+        if i == index:
+            return images, labels.long()
+    raise ValueError(f"epoch {epoch} has fewer than {index + 1} batches")
+
+
+def batch_composition(labels: torch.Tensor | Sequence[int]) -> dict:
+    """Hyperedges of a batch: one per class present.
+
+    Returns ``classes`` (E), ``sizes`` (members per hyperedge, descending), ``singletons`` (hyperedges
+    with one member) and ``samples`` (N).
+
+    >>> batch_composition([3, 3, 5, 7])
+    {'samples': 4, 'classes': 3, 'singletons': 2, 'sizes': [2, 1, 1]}
+    """
+    counts = Counter(int(y) for y in (labels.tolist() if torch.is_tensor(labels) else labels))
+    sizes = sorted(counts.values(), reverse=True)
+    return {"samples": sum(sizes), "classes": len(sizes), "singletons": sizes.count(1), "sizes": sizes}
+
+
+def expected_distinct_classes(class_sizes: Iterable[int], batch_size: int) -> tuple[float, float]:
+    """Expected number of classes and of singleton classes in a uniformly random batch (drawn
+    without replacement) from a split with these class sizes.
+
+    A class of n items out of N is absent with probability C(N-n, B) / C(N, B) and a singleton
+    with probability n C(N-n, B-1) / C(N, B).
+
+    >>> round(expected_distinct_classes([59] * 100, 32)[0], 1)   # CUB: a batch of 32 from 100 classes
+    27.6
+    """
+    sizes = np.asarray(list(class_sizes), dtype=np.int64)
+    total, b = int(sizes.sum()), int(batch_size)
+    log_all = _log_comb(total, b)
+    absent = np.exp([_log_comb(total - n, b) - log_all for n in sizes])
+    single = np.array([n * math.exp(_log_comb(total - n, b - 1) - log_all) for n in sizes])
+    return float(len(sizes) - absent.sum()), float(single.sum())
+
+
+def _log_comb(n: int, k: int) -> float:
+    if k < 0 or k > n:
+        return -math.inf
+    return math.lgamma(n + 1) - math.lgamma(k + 1) - math.lgamma(n - k + 1)
+
+
+def within_class_share(propagation: torch.Tensor, labels: torch.Tensor) -> float:
+    """Fraction of the propagation matrix's total weight between samples of the same class.
+
+    Args: propagation (N, N) G, labels (N,).
+    """
+    same = labels[:, None] == labels[None, :]
+    return float((propagation * same).sum() / propagation.sum())
+
+
+def uniform_within_class_share(labels: torch.Tensor) -> float:
+    """:func:`within_class_share` of a uniform G (every entry equal): sum_c n_c^2 / N^2, the value
+    that says "no structure".
+
+    >>> uniform_within_class_share(torch.tensor([0, 0, 0, 0, 1, 1, 1, 1]))
+    0.5
+    """
+    counts = torch.bincount(labels.long() - int(labels.min())).double()
+    return float((counts ** 2).sum() / len(labels) ** 2)
+
+
+def term_gradients(loss, embeddings: torch.Tensor, labels: torch.Tensor) -> dict[str, torch.Tensor]:
+    """The gradient of each loss term with respect to each embedding, as per-sample norms.
+
+    ``loss`` is a :class:`histlib.HISTLoss`; its terms are the batch means, so the numbers are the
+    size of the push each sample gets from ``L_D`` and from ``lambda_s * L_CE`` in one step.
+
+    Returns ``{"distribution_loss": (N,), "hgnn_loss": (N,)}`` float tensors.
+    """
+    x = embeddings.detach().clone().requires_grad_(True)
+    terms = loss.compute_terms(x, labels)
+    grads = {}
+    for name, value in (("distribution_loss", terms.distribution_loss), ("hgnn_loss", loss.lambda_s * terms.hgnn_loss)):
+        (grad,) = torch.autograd.grad(value, x, retain_graph=True, allow_unused=True)
+        grads[name] = torch.zeros(len(x)) if grad is None else grad.norm(dim=1).detach()
+    return grads
+
+
+def summarize(rows: Iterable[dict], by: str | Sequence[str], metric: str) -> list[dict]:
+    """Mean, sample standard deviation and count of ``metric`` per group of rows (sweep tables).
+
+    Groups keep the order in which they first appear.
+
+    >>> rows = [{"point": "a", "m": 0.5}, {"point": "a", "m": 0.7}, {"point": "b", "m": 0.1}]
+    >>> [(s["point"], round(s["mean"], 2), round(s["std"], 3), s["n"]) for s in summarize(rows, "point", "m")]
+    [('a', 0.6, 0.141, 2), ('b', 0.1, nan, 1)]
+    """
+    keys = (by,) if isinstance(by, str) else tuple(by)
+    groups: dict[tuple, list[float]] = defaultdict(list)
+    for row in rows:
+        if row.get(metric) is not None:
+            groups[tuple(row.get(k) for k in keys)].append(float(row[metric]))
+    out = []
+    for key, values in groups.items():
+        array = np.asarray(values)
+        out.append({**dict(zip(keys, key)), "mean": float(array.mean()),
+                    "std": float(array.std(ddof=1)) if len(array) > 1 else math.nan, "n": len(array)})
+    return out
+
+
+def compare_to_reference(rows: Iterable[dict], key: str, reference, metric: str) -> list[dict]:
+    """Each point of a sweep against the reference point (the recipe's setting), over seeds.
+
+    Returns, per point (in order of appearance): ``mean``, ``std``, ``n``, ``difference`` (mean minus
+    the reference's mean) and ``p_value`` of Welch's t-test (unequal variances) between the two sets
+    of seeds; NaN where either side has fewer than 2 seeds. With 3 seeds per point only large,
+    consistent differences reach p < 0.05: a large p means "no difference shown", not "equal".
+
+    >>> rows = [{"k": 0, "m": v} for v in (0.50, 0.52, 0.51)] + [{"k": 1, "m": v} for v in (0.30, 0.31, 0.29)]
+    >>> [(r["k"], round(r["difference"], 2), r["p_value"] < 0.01) for r in compare_to_reference(rows, "k", 0, "m")]
+    [(0, 0.0, False), (1, -0.21, True)]
+    """
+    from scipy.stats import ttest_ind
+
+    rows = list(rows)
+    values: dict = defaultdict(list)
+    for row in rows:
+        if row.get(metric) is not None:
+            values[row.get(key)].append(float(row[metric]))
+    if reference not in values:
+        raise ValueError(f"no row has {key} = {reference!r}; points: {list(values)}")
+    base = np.asarray(values[reference])
+    out = []
+    for point, group in values.items():
+        group = np.asarray(group)
+        enough = len(group) > 1 and len(base) > 1 and point != reference
+        p_value = float(ttest_ind(group, base, equal_var=False).pvalue) if enough else math.nan
+        out.append({key: point, "mean": float(group.mean()), "std": float(group.std(ddof=1)) if len(group) > 1 else math.nan,
+                    "n": len(group), "difference": float(group.mean() - base.mean()),
+                    "p_value": 1.0 if point == reference else p_value})
+    return out

@@ -1,0 +1,240 @@
+"""Sweeps: a named grid of config overrides x seeds -> one tidy table under ``results/``.
+
+    python -m histlib.sweep lambda_s                 # run (or finish) the grid, write results/lambda_s.csv
+    python -m histlib.sweep --list                   # the grids, their questions and sizes
+    python -m histlib.sweep all                      # every analysis grid, in the order of GRIDS
+
+Grids are data (:data:`histlib.training.grids.GRIDS`). Each run is keyed by the fingerprint of its
+full config: a run already in the table is skipped, an interrupted one resumes from its checkpoint
+(load-or-train under ``runs/sweeps/<fingerprint>``, shared by the grids), and the table is rewritten after every
+run, so an interruption loses at most the run in progress. Each table row holds every varied
+setting, the seed, the metrics of the unseen test classes, the validation score and epoch that
+selected the model, the wall time, the histlib commit and the machine; ``<grid>_curves.csv``
+holds each run's per-epoch validation curve, to show whether the runs converged.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import os
+import platform
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterable
+from pathlib import Path
+
+import torch
+
+from .training import FitResult, RunFolder, RunInUseError, TrainConfig, config_fingerprint, get_config, load_or_train
+from .training.grids import GRIDS, Grid
+from .training.runs import atomic_write_bytes
+
+__all__ = ["SweepRun", "plan", "run_sweep", "read_table", "main", "METRIC_COLUMNS"]
+
+#: The test metrics each row records (fractions), in this order.
+METRIC_COLUMNS = ("recall@1", "recall@2", "recall@4", "recall@8", "recall@10", "recall@100", "recall@1000",
+                  "map@r", "r_precision", "precision_at_1")
+
+
+class SweepRun:
+    """One (grid point, seed): its config, the settings that vary in the grid, its fingerprint."""
+
+    def __init__(self, grid: Grid, point: dict, seed: int, runs_root: Path):
+        values = {**grid.fixed, **point, "seed": seed}
+        provisional = get_config(grid.base, **values)
+        self.fingerprint = config_fingerprint(provisional)
+        self.config = get_config(grid.base, **values, output_dir=str(runs_root / self.fingerprint))
+        self.point, self.seed, self.grid = point, seed, grid
+
+    @property
+    def label(self) -> str:
+        return " ".join(f"{k}={v}" for k, v in self.point.items()) or "recipe"
+
+
+def plan(grid: Grid, results: Path, runs_root: Path, seeds: Iterable[int] | None = None) -> list[SweepRun]:
+    """Every run of ``grid`` (points x seeds, in order); derived grids read their source table."""
+    points = grid.points_for(results)
+    return [SweepRun(grid, point, seed, runs_root) for point in points for seed in (seeds or grid.seeds)]
+
+
+#: Columns that hold text even when a value looks like a number (a commit "1528444", a fingerprint "12e4...").
+TEXT_COLUMNS = ("grid", "point", "fingerprint", "commit", "machine", "loss")
+
+
+def read_table(path: Path) -> list[dict]:
+    """A sweep table as typed rows (numbers as floats/ints, empty cells as None, text columns as str)."""
+    if not path.is_file():
+        return []
+    with open(path, newline="") as f:
+        return [{k: (v if k in TEXT_COLUMNS else _typed(v)) for k, v in row.items()} for row in csv.DictReader(f)]
+
+
+def _typed(text: str):
+    if text == "":
+        return None
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            pass
+    return {"True": True, "False": False}.get(text, text)
+
+
+def _write_table(path: Path, rows: list[dict]) -> None:
+    columns = list(dict.fromkeys(k for row in rows for k in row))
+    text = io.StringIO()
+    writer = csv.DictWriter(text, fieldnames=columns, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_bytes(path, text.getvalue().encode())
+
+
+def _commit() -> str:
+    """The histlib commit (short hash), "+changes" when histlib/ differs from it; "unknown" outside git."""
+    root = Path(__file__).resolve().parents[1]
+    try:
+        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=root, capture_output=True, text=True,
+                              check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--", "histlib"], cwd=root, capture_output=True,
+                               text=True, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+    return head + ("+changes" if dirty else "")
+
+
+def machine() -> str:
+    """The CPU (or GPU), its cores and torch's threads, e.g. "AMD EPYC, 2 cores, 2 threads"."""
+    if torch.cuda.is_available():
+        return f"{torch.cuda.get_device_name()} (CUDA)"
+    name = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                name = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return f"{name}, {os.cpu_count()} cores, {torch.get_num_threads()} threads"
+
+
+def _result_columns(run: SweepRun, result: FitResult, commit: str) -> dict:
+    """The columns that describe a run's outcome (the same whichever grid it belongs to)."""
+    config = run.config
+    selected = result.history[result.selected_epoch]
+    row = {f"test_{m}": result.test_metrics.get(m) for m in METRIC_COLUMNS if m in result.test_metrics}
+    row[f"val_{config.selection_metric}"] = selected.get(f"val_{config.selection_metric}")
+    row.update(selected_epoch=result.selected_epoch + 1, epochs=config.epochs, seconds=round(result.seconds, 1),
+               fingerprint=run.fingerprint, commit=commit, machine=machine())
+    return row
+
+
+def _row(run: SweepRun, outcome: dict) -> dict:
+    return {"grid": run.grid.name, "point": run.label, **{k: _cell(v) for k, v in run.point.items()},
+            "seed": run.seed, **outcome}
+
+
+def _cell(value):
+    return ",".join(map(str, value)) if isinstance(value, tuple) else value
+
+
+def _curve_rows(run: SweepRun, result: FitResult) -> list[dict]:
+    metric = f"val_{run.config.selection_metric}"
+    return [{"fingerprint": run.fingerprint, "point": run.label, "seed": run.seed, "epoch": row["epoch"],
+             "train_loss": row["train_loss"], metric: row.get(metric)} for row in result.history]
+
+
+def _known_outcomes(results: Path) -> tuple[dict[str, dict], dict[str, list[dict]]]:
+    """Outcome columns and curve rows of every run in any table under ``results`` (by fingerprint):
+    a run shared by two grids (the recipe's default point) is trained once."""
+    outcomes, curves = {}, {}
+    for table in sorted(Path(results).glob("*.csv")):
+        rows = read_table(table)
+        if table.stem.endswith("_curves"):
+            for row in rows:
+                curves.setdefault(row["fingerprint"], []).append(row)
+            continue
+        for row in rows:
+            if "fingerprint" in row and "grid" in row:
+                start = list(row).index("seed") + 1
+                outcomes.setdefault(row["fingerprint"], dict(list(row.items())[start:]))
+    return outcomes, curves
+
+
+def _in_use(run: SweepRun) -> bool:
+    return RunFolder(run.config.output_dir).holder() is not None
+
+
+def run_sweep(grid: Grid, results: Path, runs_root: Path, seeds: Iterable[int] | None = None,
+              report: Callable[[str], None] = print, train: Callable[[TrainConfig], FitResult] | None = None) -> Path:
+    """Run every missing run of ``grid``; returns the table's path (``results/<grid>.csv``)."""
+    train = train or (lambda config: load_or_train(config, replace=True))
+    table, curves = results / f"{grid.name}.csv", results / f"{grid.name}_curves.csv"
+    rows, curve_rows = read_table(table), read_table(curves)
+    runs = plan(grid, results, runs_root, seeds)
+    order = {run.fingerprint: i for i, run in enumerate(runs)}
+    done = {row["fingerprint"] for row in rows}
+    known, known_curves = _known_outcomes(results)
+    missing = [run for run in runs if run.fingerprint not in done]
+    report(f"{grid.name}: {grid.question}\n{grid.name}: {len(runs)} runs, {len(runs) - len(missing)} already "
+           f"in {table}, {len(missing)} to run")
+    commit, start, index = _commit(), time.perf_counter(), 0
+    queue = list(missing)
+    while queue:
+        run = queue.pop(0)
+        if run.fingerprint in known and run.fingerprint in known_curves:
+            outcome, curve = known[run.fingerprint], known_curves[run.fingerprint]
+            how = "the same run is in another table"
+        else:
+            try:
+                result = train(run.config)
+            except RunInUseError:  # another sweep process trains this run (a point two grids share)
+                queue.append(run)
+                if all(_in_use(r) for r in queue):
+                    time.sleep(5)
+                continue
+            outcome, curve = _result_columns(run, result, commit), _curve_rows(run, result)
+            how = f"{result.seconds:.0f} s"
+        index += 1
+        rows.append(_row(run, outcome))
+        rows.sort(key=lambda r: order.get(r["fingerprint"], len(order)))
+        curve_rows = [r for r in curve_rows if r["fingerprint"] != run.fingerprint]
+        curve_rows += [{**r, "point": run.label, "seed": run.seed} for r in curve]
+        _write_table(table, rows)
+        _write_table(curves, curve_rows)
+        metric = f"val_{run.config.selection_metric}"
+        report(f"[{index}/{len(missing)}] {run.label} seed {run.seed}: {how}, {metric} {outcome[metric]:.3f}, "
+               f"test MAP@R {outcome['test_map@r']:.3f} ({time.perf_counter() - start:.0f} s so far)")
+    return table
+
+
+def main(argv: list[str] | None = None) -> int:
+    from .workbook import RESULTS, RUNS
+
+    parser = argparse.ArgumentParser(prog="python -m histlib.sweep", description=__doc__.splitlines()[0],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
+    parser.add_argument("grids", nargs="*", help=f"grid names ({', '.join(GRIDS)}) or 'all'")
+    parser.add_argument("--list", action="store_true", help="list the grids and exit")
+    parser.add_argument("--seeds", type=int, nargs="+", help="seeds instead of the grid's")
+    parser.add_argument("--results", type=Path, default=RESULTS, help=f"table folder (default {RESULTS})")
+    parser.add_argument("--runs", type=Path, default=RUNS / "sweeps", help="run folders (default runs/sweeps)")
+    args = parser.parse_args(argv)
+    if args.list or not args.grids:
+        for grid in GRIDS.values():
+            size = "derived" if grid.derive_from else f"{len(grid.points)} points"
+            print(f"{grid.name:<14} {size} x {len(grid.seeds)} seeds  {grid.question}")
+        return 0
+    names = [name for name, grid in GRIDS.items() if grid.analysis] if args.grids == ["all"] else args.grids
+    unknown = [name for name in names if name not in GRIDS]
+    if unknown:
+        parser.error(f"unknown grid(s) {unknown}; choose from {', '.join(GRIDS)} or 'all'")
+    for name in names:
+        run_sweep(GRIDS[name], args.results, args.runs, args.seeds)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,88 @@
+"""The data of a run: the train, validation and test datasets its config names.
+
+``RunData`` is what :func:`histlib.training.fit` trains and evaluates on; ``build_run_data(config)``
+loads it (``config.dataset`` under ``config.data_root``), or a caller passes its own ``RunData``
+(tests, notebooks with in-memory data).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from torch.utils.data import Dataset
+
+from .config import TrainConfig
+
+__all__ = ["RunData", "build_run_data", "labels_of"]
+
+
+def labels_of(dataset: Dataset) -> list[int]:
+    """The integer labels of a histlib dataset (its ``.labels``), as a list."""
+    labels = getattr(dataset, "labels", None)
+    if labels is None:
+        raise ValueError(f"{type(dataset).__name__} has no .labels; histlib datasets expose their labels")
+    return [int(y) for y in labels]
+
+
+@dataclass
+class RunData:
+    """The datasets of one run. Labels of ``train`` are 0-based contiguous (its class count is C).
+
+    ``val`` (held-out training classes) is required for ``selection="val"``; ``test`` holds the
+    unseen classes the results are reported on.
+    """
+
+    train: Dataset
+    test: Dataset
+    val: Dataset | None = None
+
+    @property
+    def num_classes(self) -> int:
+        """C; raises a ValueError unless the training labels are exactly 0..C-1."""
+        labels = set(labels_of(self.train))
+        if labels != set(range(len(labels))):
+            raise ValueError(
+                f"training labels must be 0..{len(labels) - 1} (contiguous), got {len(labels)} distinct "
+                f"labels from {min(labels)} to {max(labels)}"
+            )
+        return len(labels)
+
+    def check(self, config: TrainConfig) -> None:
+        """Refuse data that cannot train ``config``, before any step: empty splits, a missing
+        validation split, too few images for one batch."""
+        for name in ("train", "test") + (("val",) if config.selection == "val" else ()):
+            split = getattr(self, name)
+            if split is None:
+                raise ValueError("selection='val' needs a validation split of held-out training classes "
+                                 "(data.val); got none")
+            if len(split) == 0:
+                where = getattr(split, "root", "") or "the dataset given"
+                raise ValueError(f"the {name} split of {config.dataset} (under {where}) has no images")
+        if len(self.train) < config.batch_size:
+            raise ValueError(f"the train split has {len(self.train)} images, fewer than one batch "
+                             f"(batch_size={config.batch_size})")
+        self.num_classes  # contiguous labels
+
+
+def build_run_data(config: TrainConfig) -> RunData:
+    """Train split (train transform), test split (eval transform) and, for ``selection="val"``,
+    a validation split of held-out *training* classes (eval transform, ``val_fraction`` of the
+    training classes, drawn with ``config.seed``); the remaining training classes are relabelled
+    0..C-1 and train the model. ``max_images_per_class`` first caps both splits (the same images
+    for every seed: the cap defines the data, it is not a run's randomness), as SOP-shaped runs need.
+    """
+    from ..data import cap_images_per_class, load_dataset, split_classes, transform_for
+
+    def transform(train: bool):
+        return transform_for(config.dataset, train, size=config.image_size, channels=3)
+
+    train = load_dataset(config.dataset, config.data_root, "train", transform=transform(True))
+    test = load_dataset(config.dataset, config.data_root, "test", transform=transform(False))
+    if config.max_images_per_class is not None:
+        train = cap_images_per_class(train, config.max_images_per_class, seed=0)
+        test = cap_images_per_class(test, config.max_images_per_class, seed=0)
+    val = None
+    if config.selection == "val":
+        val, train = split_classes(train, config.val_fraction, seed=config.seed)
+        val = val.with_transform(transform(False))
+    return RunData(train=train, test=test, val=val)

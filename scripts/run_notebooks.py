@@ -1,0 +1,106 @@
+"""Execute notebooks with papermill, one line per notebook: what ``scripts/main.sh`` runs.
+
+    python scripts/run_notebooks.py --profile small --out build/notebooks notebooks/0*.ipynb
+    python scripts/run_notebooks.py --record notebooks/0*.ipynb     # re-record the committed outputs
+
+``--record`` executes each notebook in place (small profile, no parameter injection, no timing
+metadata) so that the committed notebooks carry the outputs nbval compares and GitHub shows.
+
+Each notebook runs top to bottom in its own kernel (on this interpreter: the environment that runs
+the script, not whatever kernel the notebook's metadata names) with the working directory ``notebooks/``,
+the ``profile`` parameter set, and its executed copy written to ``--out``. Kernels talk to
+papermill over IPC sockets instead of TCP, so they print no transport warning. A failing
+notebook stops the run with its error (exit status 1); otherwise the only output is one line per
+notebook and the total time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import time
+import warnings
+from pathlib import Path
+
+from jupyter_client.manager import AsyncKernelManager
+
+
+class IPCKernelManager(AsyncKernelManager):
+    """A kernel manager whose kernels listen on IPC sockets (local, no network, no warning)."""
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("transport", "ipc")
+        super().__init__(**kwargs)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("notebooks", nargs="+", type=Path)
+    parser.add_argument("--profile", default="small", choices=("small", "full"))
+    parser.add_argument("--out", type=Path, default=Path("build/notebooks"))
+    parser.add_argument("--overrides", default="", help='"KEY=VALUE ..." passed to each notebook\'s overrides')
+    parser.add_argument("--record", action="store_true", help="execute in place and keep the outputs (small profile)")
+    args = parser.parse_args(argv)
+    if args.record:
+        return record(args.notebooks)
+
+    import papermill
+    from papermill.exceptions import PapermillExecutionError
+
+    warnings.filterwarnings("ignore")  # nbformat's missing-id notices and the like: not the user's concern
+    logging.getLogger("papermill").setLevel(logging.ERROR)
+    args.out.mkdir(parents=True, exist_ok=True)
+    parameters = {"profile": args.profile}
+    if args.overrides:
+        parameters["overrides"] = args.overrides
+    total = time.perf_counter()
+    for notebook in args.notebooks:
+        start = time.perf_counter()
+        print(f"histlib: {notebook.name:<40}", end=" ", flush=True)
+        try:
+            papermill.execute_notebook(
+                str(notebook), str(args.out / notebook.name), parameters=parameters, cwd=str(notebook.parent),
+                progress_bar=False, log_output=False, kernel_manager_class=f"{IPCKernelManager.__module__}.IPCKernelManager",
+                kernel_name="python3",  # this interpreter's own kernel, whatever kernel the notebook names
+            )
+        except PapermillExecutionError as error:
+            print("FAILED")
+            print(f"histlib: {notebook} failed in cell {error.exec_count}: {error.ename}: {error.evalue}",
+                  file=sys.stderr)
+            print(f"histlib: the executed copy with the traceback is {args.out / notebook.name}", file=sys.stderr)
+            return 1
+        print(f"{time.perf_counter() - start:6.0f} s")
+    print(f"histlib: {len(args.notebooks)} notebooks in {time.perf_counter() - total:.0f} s")
+    return 0
+
+
+def record(notebooks: list[Path]) -> int:
+    """Execute each notebook in place with its own defaults (the small profile) and save its outputs."""
+    import nbformat
+    from nbclient import NotebookClient
+    from nbclient.exceptions import CellExecutionError
+
+    total = time.perf_counter()
+    for notebook in notebooks:
+        start = time.perf_counter()
+        print(f"histlib: recording {notebook.name:<40}", end=" ", flush=True)
+        nb = nbformat.read(notebook, as_version=4)
+        client = NotebookClient(nb, kernel_name="python3", record_timing=False, timeout=None,
+                                resources={"metadata": {"path": str(notebook.parent)}},
+                                kernel_manager_class=IPCKernelManager)
+        try:
+            client.execute()
+        except CellExecutionError as error:
+            print("FAILED")
+            print(f"histlib: {notebook}: {str(error)[:2000]}", file=sys.stderr)
+            return 1
+        nb.metadata.pop("widgets", None)  # live widget state: meaningless once the kernel is gone
+        nbformat.write(nb, notebook)
+        print(f"{time.perf_counter() - start:6.0f} s")
+    print(f"histlib: {len(notebooks)} notebooks recorded in {time.perf_counter() - total:.0f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

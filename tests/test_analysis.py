@@ -1,0 +1,74 @@
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from histlib import HISTLoss
+from histlib import analysis as A
+from histlib.training import loop as training_loop
+
+from .training.test_loop import Blobs, small_config
+
+
+def test_batch_composition_counts_hyperedges_and_singletons():
+    assert A.batch_composition(torch.tensor([4, 4, 4, 1, 9])) == {
+        "samples": 5, "classes": 3, "singletons": 2, "sizes": [3, 1, 1]}
+
+
+def test_expected_distinct_classes_matches_a_simulation():
+    sizes = [3, 5, 1, 8, 2, 6]
+    pool = np.repeat(np.arange(len(sizes)), sizes)
+    rng = np.random.default_rng(0)
+    draws = [np.unique(rng.choice(pool, 6, replace=False), return_counts=True)[1] for _ in range(20000)]
+    classes, singletons = A.expected_distinct_classes(sizes, 6)
+    assert classes == pytest.approx(np.mean([len(d) for d in draws]), abs=0.03)
+    assert singletons == pytest.approx(np.mean([(d == 1).sum() for d in draws]), abs=0.03)
+
+
+def test_within_class_share_of_structured_and_uniform_g():
+    labels = torch.tensor([0, 0, 1, 1, 1])
+    block = (labels[:, None] == labels[None, :]).double()
+    assert A.within_class_share(block, labels) == 1.0
+    assert A.within_class_share(torch.ones(5, 5), labels) == pytest.approx(A.uniform_within_class_share(labels))
+    assert A.uniform_within_class_share(labels) == pytest.approx((4 + 9) / 25)
+
+
+def test_term_gradients_are_the_gradients_of_each_term():
+    torch.manual_seed(0)
+    loss = HISTLoss(3, 8, hgnn_hidden=4, lambda_s=2.0)
+    x, y = torch.randn(6, 8), torch.tensor([0, 0, 1, 1, 2, 2])
+    grads = A.term_gradients(loss, x, y)
+    for name, weight in (("distribution_loss", 1.0), ("hgnn_loss", 2.0)):
+        z = x.clone().requires_grad_(True)
+        (weight * getattr(loss.compute_terms(z, y), name)).backward()
+        torch.testing.assert_close(grads[name], z.grad.norm(dim=1))
+    assert (grads["hgnn_loss"] > 0).all()  # L_CE reaches every embedding (through G and the features)
+
+
+def test_draw_batch_is_the_first_batch_the_loop_trains_on(tmp_path, monkeypatch):
+    from histlib.training import RunData, fit
+
+    data = Blobs(range(6), 10, seed=1)
+    config = small_config(tmp_path, batch_size=8, epochs=1, selection="last", max_steps_per_epoch=1)
+    seen = []
+    original = training_loop.train_one_epoch
+
+    def spy(model, criterion, optimizer, loader, *args, **kwargs):
+        seen.append(next(iter(loader)))  # the batch the loop's first step would draw
+        return original(model, criterion, optimizer, loader, *args, **kwargs)
+
+    monkeypatch.setattr(training_loop, "train_one_epoch", spy)
+    fit(config, RunData(train=data, test=Blobs(range(6, 9), 4, seed=2)), progress=False)
+    images, labels = A.draw_batch(data, config)
+    torch.testing.assert_close(images, seen[0][0])
+    assert labels.tolist() == seen[0][1].tolist()
+    with pytest.raises(ValueError, match="fewer than 100 batches"):
+        A.draw_batch(data, config, index=99)
+
+
+def test_summarize_gives_mean_sample_std_and_count_per_group():
+    rows = [{"p": "x", "s": 1, "m": 0.2}, {"p": "x", "s": 2, "m": 0.4}, {"p": "y", "s": 1, "m": None}]
+    (x,) = A.summarize(rows, "p", "m")
+    assert (x["p"], x["n"]) == ("x", 2) and x["mean"] == pytest.approx(0.3)
+    assert x["std"] == pytest.approx(math.sqrt(0.02))

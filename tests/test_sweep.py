@@ -1,0 +1,106 @@
+"""The sweep runner: a tiny real grid end to end, then skipping, resuming, sharing and deriving."""
+
+from pathlib import Path
+
+import pytest
+
+from histlib import sweep
+from histlib.training import FitResult, RunInUseError
+from histlib.training.grids import GRIDS, Grid
+
+
+def test_the_ci_grid_runs_end_to_end_and_a_second_call_trains_nothing(tmp_path, monkeypatch, capsys):
+    results, runs = tmp_path / "results", tmp_path / "runs"
+    assert sweep.main(["ci", "--results", str(results), "--runs", str(runs)]) == 0
+    rows = sweep.read_table(results / "ci.csv")
+    assert [(r["point"], r["lambda_s"], r["seed"]) for r in rows] == [
+        ("lambda_s=0.0", 0.0, 1), ("lambda_s=0.0", 0.0, 2), ("lambda_s=1.0", 1.0, 1), ("lambda_s=1.0", 1.0, 2)]
+    for row in rows:
+        assert 0.0 < row["test_map@r"] < 1.0 and 0.0 < row["val_map@r"] < 1.0 and row["selected_epoch"] == 1
+        assert row["epochs"] == 1 and row["seconds"] > 0 and row["commit"] and "cores" in row["machine"]
+    assert len({r["fingerprint"] for r in rows}) == 4
+    curves = sweep.read_table(results / "ci_curves.csv")
+    assert [c["epoch"] for c in curves] == [1, 1, 1, 1]
+    assert "4 runs, 0 already" in capsys.readouterr().out
+
+    monkeypatch.setattr(sweep, "load_or_train", lambda *a, **k: pytest.fail("retrained a finished run"))
+    assert sweep.main(["ci", "--results", str(results), "--runs", str(runs)]) == 0
+    assert "4 already in" in capsys.readouterr().out and sweep.read_table(results / "ci.csv") == rows
+
+
+def fake_result(config, score=None) -> FitResult:
+    """A finished run's result without training: MAP@R from the config (deterministic)."""
+    value = score if score is not None else 0.1 + 0.1 * config.seed + (config.lambda_s or 0) / 100
+    history = [{"epoch": 1, "train_loss": 1.0, "val_map@r": value}]
+    return FitResult(history=history, selected_epoch=0, test_metrics={"map@r": value, "recall@1": value},
+                     seconds=1.0, config=config)
+
+
+def test_an_interrupted_sweep_continues_where_it_stopped(tmp_path):
+    grid = GRIDS["ci"]
+    calls = []
+
+    def train(config):
+        calls.append(config.seed)
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+        return fake_result(config)
+
+    with pytest.raises(KeyboardInterrupt):
+        sweep.run_sweep(grid, tmp_path, tmp_path / "runs", train=train, report=lambda _: None)
+    assert len(sweep.read_table(tmp_path / "ci.csv")) == 2  # written after each run
+    calls.clear()
+    sweep.run_sweep(grid, tmp_path, tmp_path / "runs", train=lambda c: (calls.append(c.seed), fake_result(c))[1],
+                    report=lambda _: None)
+    assert calls == [1, 2] and len(sweep.read_table(tmp_path / "ci.csv")) == 4
+
+
+def test_a_run_shared_by_two_grids_is_trained_once(tmp_path):
+    first = Grid("first", "q", "glyphs", ({"lambda_s": 1.0},), seeds=(1,), fixed={"epochs": 1})
+    second = Grid("second", "q", "glyphs", ({"alpha": 1.1},), seeds=(1,), fixed={"epochs": 1})  # the recipe's alpha
+    calls = []
+    train = lambda c: (calls.append(c), fake_result(c))[1]  # noqa: E731
+    sweep.run_sweep(first, tmp_path, tmp_path / "runs", train=train, report=lambda _: None)
+    sweep.run_sweep(second, tmp_path, tmp_path / "runs", train=train, report=lambda _: None)
+    assert len(calls) == 1
+    a, b = sweep.read_table(tmp_path / "first.csv")[0], sweep.read_table(tmp_path / "second.csv")[0]
+    assert a["fingerprint"] == b["fingerprint"] and a["test_map@r"] == b["test_map@r"] and b["alpha"] == 1.1
+
+
+def test_a_run_another_process_trains_is_retried_after_the_others(tmp_path):
+    grid = GRIDS["ci"]
+    order, busy = [], {"first": True}
+
+    def train(config):
+        if busy.pop("first", False):
+            raise RunInUseError("in use")
+        order.append((config.lambda_s, config.seed))
+        return fake_result(config)
+
+    sweep.run_sweep(grid, tmp_path, tmp_path / "runs", train=train, report=lambda _: None)
+    assert order == [(0.0, 2), (1.0, 1), (1.0, 2), (0.0, 1)]
+    assert [r["seed"] for r in sweep.read_table(tmp_path / "ci.csv")] == [1, 2, 1, 2]  # the grid's order
+
+
+def test_the_head_to_head_re_runs_each_losss_best_tuning_point(tmp_path, monkeypatch):
+    tuning = GRIDS["tuning"]
+    scores = {("hist", 32.0, 1.1): 0.9, ("proxy_anchor", 32.0, 0.1): 0.8, ("multi_similarity", 32.0, 0.9): 0.7}
+
+    def train(config):
+        key = (config.loss, config.tau, config.alpha if config.loss == "hist" else config.proxy_anchor_margin)
+        return fake_result(config, score=scores.get(key, 0.5))
+
+    with pytest.raises(FileNotFoundError, match="run `python -m histlib.sweep tuning` first"):
+        GRIDS["head_to_head"].points_for(tmp_path)
+    sweep.run_sweep(tuning, tmp_path, tmp_path / "runs", train=train, report=lambda _: None)
+    points = GRIDS["head_to_head"].points_for(tmp_path)
+    assert [p["loss"] for p in points] == ["hist", "proxy_anchor", "multi_similarity"]
+    assert points[0] == {"loss": "hist", "tau": 32.0, "alpha": 1.1}
+    assert points[1]["proxy_anchor_margin"] == 0.1 and points[1]["proxy_anchor_alpha"] == 32.0
+    assert len(sweep.plan(GRIDS["head_to_head"], tmp_path, Path(tmp_path / "runs"))) == 15  # 3 losses x 5 seeds
+
+
+def test_unknown_grids_are_refused_with_the_valid_names(capsys):
+    with pytest.raises(SystemExit):
+        sweep.main(["lamda_s"])
+    assert "unknown grid(s) ['lamda_s']; choose from lambda_s" in capsys.readouterr().err
