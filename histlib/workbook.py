@@ -62,7 +62,7 @@ PUBLISHED_NOTES = {
 }
 
 #: The offline stand-in (and its CPU recipe) the small profile trains for each benchmark.
-STAND_INS = {"cub": "glyphs", "cars": "glyphs", "sop": "glyphs"}
+STAND_INS = {"cub": "glyphs", "cars": "typefaces", "sop": "kanji"}
 
 
 def notebook_config(benchmark: str, profile: str, overrides: str | dict = "", **values) -> TrainConfig:

@@ -14,6 +14,7 @@ if [ ${#notebooks[@]} -eq 0 ]; then
   exit 0
 fi
 mkdir -p figures
+rm -f figures/*.png  # every figure is regenerated below; a figure no notebook writes any more goes
 "$venv/bin/python" scripts/run_notebooks.py --profile "$HISTLIB_PROFILE" --out build/notebooks \
   --overrides "${HISTLIB_SET:-}" "${notebooks[@]}"
 echo "histlib: executed notebooks in build/notebooks/, figures in figures/"

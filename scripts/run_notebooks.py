@@ -17,8 +17,11 @@ notebook and the total time.
 from __future__ import annotations
 
 import argparse
+import atexit
 import logging
+import shutil
 import sys
+import tempfile
 import time
 import warnings
 from pathlib import Path
@@ -31,6 +34,10 @@ class IPCKernelManager(AsyncKernelManager):
 
     def __init__(self, **kwargs):
         kwargs.setdefault("transport", "ipc")
+        # An absolute socket path: the kernel runs in the notebook's folder, the client here.
+        folder = tempfile.mkdtemp(prefix="histlib-kernel-")
+        atexit.register(shutil.rmtree, folder, ignore_errors=True)
+        kwargs.setdefault("ip", str(Path(folder) / "kernel"))
         super().__init__(**kwargs)
 
 
