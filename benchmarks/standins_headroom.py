@@ -27,7 +27,7 @@ from histlib.data.samplers import make_sampler
 from histlib.evaluation import format_recall_table
 from histlib.models import EmbeddingNet
 from histlib.runtime import seed_everything
-from histlib.training import build_run_data, evaluate, fit, get_config, parse_overrides
+from histlib.training import RECIPES, build_run_data, evaluate, fit, get_config, parse_overrides
 
 # The published benchmarks' training splits (specification section 4) and the stand-in for each.
 BENCHMARK_OF = {"glyphs": "CUB-200-2011", "typefaces": "Cars-196", "kanji": "SOP"}
@@ -73,9 +73,13 @@ def describe(name: str, data, config) -> str:
         f"test images ({len(test_labels) / len(data.test.classes):.1f} per test class); "
         f"images {image.shape[1]}x{image.shape[0]} px greyscale"
         + (f", at most {config.max_images_per_class} per class" if config.max_images_per_class else ""),
-        f"  random batch of 32 from the training classes: {distinct:.1f} distinct classes, {singletons:.1f} of them "
-        f"singleton hyperedges",
+        f"  random batch of 32 from the training classes (the papers' batch): {distinct:.1f} distinct classes, "
+        f"{singletons:.1f} of them singleton hyperedges",
     ]
+    if config.batch_size != 32:
+        distinct, singletons = batch_statistics(train_labels, config.batch_size)
+        lines.append(f"  random batch of {config.batch_size} (this recipe's): {distinct:.1f} distinct classes, "
+                     f"{singletons:.1f} singletons")
     if benchmark:
         train_c, train_n, test_c, test_n, size = PUBLISHED[benchmark]
         d, s = published_batch_statistics(train_c, train_n)
@@ -87,6 +91,27 @@ def describe(name: str, data, config) -> str:
     return "\n".join(lines)
 
 
+def recipe_overrides(items: list[str], name: str) -> list[str]:
+    """The ``KEY=VALUE`` items of ``--set`` that apply to recipe ``name``: the plain ones and those
+    written ``NAME:KEY=VALUE``; an unknown ``NAME`` is an error (a misspelt recipe is not ignored).
+
+    >>> recipe_overrides(["epochs=4", "glyphs:max_images_per_class=40", "data_root=/a:b"], "kanji")
+    ['epochs=4', 'data_root=/a:b']
+    """
+    chosen = []
+    for item in items:
+        key = item.split("=", 1)[0]
+        if ":" not in key:
+            chosen.append(item)
+            continue
+        recipe, rest = item.split(":", 1)
+        if recipe not in RECIPES:
+            raise SystemExit(f"--set {item}: no recipe {recipe!r} (recipes: {', '.join(sorted(RECIPES))})")
+        if recipe == name:
+            chosen.append(rest)
+    return chosen
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--datasets", nargs="+", default=["glyphs", "typefaces", "kanji"])
@@ -95,8 +120,7 @@ def main() -> None:
                         help="overrides of every recipe, or of recipe NAME only")
     args = parser.parse_args()
     for name in args.datasets:
-        overrides = parse_overrides([item.split(":", 1)[-1] for item in args.set
-                                     if ":" not in item.split("=", 1)[0] or item.startswith(f"{name}:")])
+        overrides = parse_overrides(recipe_overrides(args.set, name))
         results = {"untrained": [], "ProxyAnchorLoss": [], "HISTLoss": []}
         seconds = {"ProxyAnchorLoss": [], "HISTLoss": []}
         with tempfile.TemporaryDirectory() as tmp:

@@ -60,7 +60,7 @@ def test_training_notebooks_and_05_run_in_the_full_profile(published_layouts, tm
         assert "HIST (epoch 1 of 1, chosen on validation classes)" in text
         assert "smoke test" in text  # the check cell says it does not judge a shrunken recipe
     evaluation = _outputs(out / "05_evaluation.ipynb")
-    for benchmark in ("CUB recipe on cub", "CARS recipe on cars", "SOP recipe on sop"):
+    for benchmark in ("CUB (full profile) on cub", "CARS (full profile) on cars", "SOP (full profile) on sop"):
         assert benchmark in evaluation
     assert "not found: only our runs are shown" in evaluation  # no released checkpoint in the fixtures
     assert (tmp_path / "figures" / "02_cub_curves.png").is_file()

@@ -59,6 +59,7 @@ from __future__ import annotations
 import hashlib
 import math
 import time
+import warnings
 from pathlib import Path
 from typing import Callable, Sequence
 
@@ -67,7 +68,7 @@ import numpy as np
 from .base import ArrayImageDataset, check_split, relabel
 from .fonts import (
     RenderedSet, cached_render, default_font_files, digest, draw_char, drop_ambiguous, face_name, font_faces,
-    is_drawn, missing_fonts_error, notdef_image, open_font, pairwise_mad,
+    font_packages, is_drawn, missing_fonts_error, notdef_image, open_font, pairwise_mad,
 )
 from .splits import capped_indices
 
@@ -82,6 +83,7 @@ EM = 0.75  # em square, as a fraction of the canvas side
 REFERENCE = "\u53e3\u65e5\u7530\u76ee\u4e2d"  # 口日田目中: in every CJK character set
 PROBE = tuple(range(BLOCK[0], BLOCK[1] + 1, 64))  # 328 codepoints for the duplicate-font check
 NEAR_DUPLICATE = 0.015  # mean absolute pixel difference on the probe below which a font is a duplicate (above)
+MIN_DEFAULT_CLASSES = 2000  # fewer from the default packages: a partial install, warned about
 MIN_FONT_FRACTION = 0.9  # a class is drawn distinctly by at least this fraction of the fonts
 MIN_PROBE_COMMON = 30
 
@@ -253,6 +255,14 @@ def kanji_set(
                 "kanji", source, len(files),
                 f"CJK fonts that draw the same ideographs: none is drawn distinctly by {min_font_fraction:.0%} of the "
                 f"{len(rendered.fonts)} fonts found (at least 2; a lower min_font_fraction accepts more)",
+            )
+        if fonts is None and len(rendered.classes) < MIN_DEFAULT_CLASSES:
+            warnings.warn(
+                f"kanji: only {len(rendered.classes):,} ideographs from {len(rendered.fonts)} fonts of {source}; the "
+                f"SOP-shaped stand-in expects at least {MIN_DEFAULT_CLASSES:,} (3,343 from 49 fonts with every package "
+                f"of histlib/data/debian-packages.txt). Install the missing packages ({' '.join(font_packages('kanji'))}), "
+                "then render again: python -m histlib.data.verify kanji --rebuild",
+                stacklevel=2,
             )
         return rendered
 

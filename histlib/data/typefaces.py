@@ -10,7 +10,7 @@ Rendering (once, then cached)
     Exactly as ``glyphs`` renders (:func:`histlib.data.glyphs.render_font`: capital H half the
     canvas, baseline at 3/4, the same missing-glyph and ambiguity rules and the same font rules,
     :func:`histlib.data.glyphs.usable_fonts`), one image per glyph class (look-alikes such as
-    A/Α/А give one image) at ``size`` pixels. Cached in ``root/typefaces/typefaces-<size>px-v1.npz``.
+    A/Α/А give one image) at ``size`` pixels. Cached in ``root/typefaces/typefaces-<size>px-v2.npz``.
 
 Merging near-identical typefaces (``MERGE_BELOW``)
     Some typefaces render (nearly) identically: the same design under two names (Tuffy_Italic and
@@ -18,14 +18,16 @@ Merging near-identical typefaces (``MERGE_BELOW``)
     of one family that 32 pixels cannot tell apart (JetBrains Mono Regular / Medium). Two fonts are
     merged when the mean absolute difference of their images over the characters both draw (at
     least 30; pixels in [0, 1], :func:`histlib.data.fonts.pairwise_mad`) is below ``MERGE_BELOW``
-    = 0.012, and merges are closed transitively (union-find). Measured at 32 px on the 509 packaged
-    fonts: the 52 pairs below 0.012 are all one design under two names or adjacent weights of one
-    family; the first pair of two different designs (Gillius ADF / Switzera ADF Light) lies at
+    = 0.012, and a group forms only where *every* two of its fonts are that close (complete linkage,
+    :func:`histlib.data.fonts.complete_linkage_groups`: a chain of neighbouring weights such as
+    JetBrains Mono Thin / ExtraLight / ... / Bold, each close to the next, does not join Thin and Bold,
+    which differ by 0.047). Measured at 32 px on the 509 packaged fonts: the 67 pairs below 0.012 are
+    all one design under two names or adjacent weights of one family; the first pair of two different designs (Gillius ADF / Switzera ADF Light) lies at
     0.0132, and the bulk of nearest-neighbour distances at 0.015-0.035. For scale, shifting a
     font's own renders by half a pixel changes them by 0.0116 (10th percentile over 120 fonts;
     median 0.020): pairs below the threshold differ less than that jitter, which the training
-    augmentation (shifts of up to 2 px) makes the network ignore anyway. 53 of the 509 fonts are
-    merged into others: 456 classes.
+    augmentation (shifts of up to 2 px) makes the network ignore anyway. 46 of the 509 fonts are
+    merged into others: 463 classes.
 
 Which images count
     A class's images are the distinct images of its fonts (pixel-identical ones kept once). An
@@ -38,14 +40,15 @@ Split
     fixed by the seed alone, whichever other fonts are installed. ``max_per_class`` keeps at most
     that many seeded-random images of each class (Cars has ~82).
 
-Labels are 0..k-1 in class-table order within the split; a class is named by its first font
-("JetBrainsMono-Bold.ttf +6" when 6 others were merged into it); ``paths`` are
+Labels are 0..k-1 in class-table order within the split; a class is named by the alphabetically
+first of its fonts ("JetBrainsMono-Medium.ttf +2" when 2 others were merged into it); ``paths`` are
 ``"typeface:<font>/U+XXXX"`` naming the font and character drawn.
 """
 
 from __future__ import annotations
 
 import hashlib
+import re
 import time
 from pathlib import Path
 from typing import Callable, Sequence
@@ -54,7 +57,7 @@ import numpy as np
 
 from .base import ArrayImageDataset, check_split, relabel
 from .fonts import (
-    RenderedSet, cached_render, connected_groups, default_font_files, face_name, missing_fonts_error, pairwise_mad,
+    RenderedSet, cached_render, complete_linkage_groups, default_font_files, face_name, missing_fonts_error, pairwise_mad,
 )
 from .glyphs import usable_fonts
 from .splits import capped_indices
@@ -62,7 +65,7 @@ from .splits import capped_indices
 __all__ = ["CACHE_VERSION", "MERGE_BELOW", "MIN_COMMON", "TypefaceSet", "render_typefaces", "typeface_set",
            "split_by_name", "load_typefaces"]
 
-CACHE_VERSION = 1
+CACHE_VERSION = 2  # 2: complete-linkage merging, classes named by their first font alphabetically
 MERGE_BELOW = 0.012  # mean absolute pixel difference below which two typefaces are one (see above)
 MIN_COMMON = 30  # characters two fonts must both draw to be compared
 
@@ -87,7 +90,7 @@ def render_typefaces(font_files: Sequence[str | Path], size: int = 32, max_fonts
                            (), (), time.perf_counter() - start)
     images, codepoints = np.stack(images), np.stack(codepoints)  # (F, K, S, S), (F, K)
     distance = pairwise_mad(images, codepoints > 0, MERGE_BELOW, MIN_COMMON)
-    group = connected_groups(len(names), zip(*np.nonzero(np.triu(distance < MERGE_BELOW, 1))))
+    group = complete_linkage_groups(distance, MERGE_BELOW)
 
     owners: dict[bytes, set[int]] = {}  # image -> the groups that draw it
     for f, k in zip(*np.nonzero(codepoints)):
@@ -104,9 +107,11 @@ def render_typefaces(font_files: Sequence[str | Path], size: int = 32, max_fonts
         font_index.append(f)
         kept_codepoints.append(codepoints[f, k])
     sizes = np.bincount(group)
+    # A class is named by the alphabetically first of its fonts (its split key, see split_by_name),
+    # "+N" counting the others merged into it.
     classes = tuple(
-        names[first] + (f" +{sizes[g] - 1}" if sizes[g] > 1 else "")
-        for g, first in enumerate(np.unique(group, return_index=True)[1])
+        min(names[f] for f in np.flatnonzero(group == g)) + (f" +{sizes[g] - 1}" if sizes[g] > 1 else "")
+        for g in range(len(sizes))
     )
     order = np.lexsort((font_index, class_index))  # images grouped by class, then font
     return TypefaceSet(
@@ -158,14 +163,16 @@ def typeface_set(
 def split_by_name(names: Sequence[str], seed: int = 0, test_fraction: float = 0.5) -> np.ndarray:
     """(C,) bool, True for the classes that go to "test": sha1 of (seed, name) below test_fraction.
 
-    Each class's side depends only on its name and the seed.
+    Each class's side depends only on its name (without a trailing " +N", the number of fonts merged
+    into it, which other installed fonts could change) and the seed.
 
     >>> int(split_by_name([f"font{i}.ttf" for i in range(1000)], seed=0).sum())
     492
     """
     if not 0.0 < test_fraction < 1.0:
         raise ValueError(f"test_fraction must lie strictly between 0 and 1, got {test_fraction}")
-    draws = [int.from_bytes(hashlib.sha1(f"{seed}/{name}".encode()).digest()[:8], "big") / 2**64 for name in names]
+    keys = [re.sub(r" \+\d+$", "", name) for name in names]  # without the count of merged fonts
+    draws = [int.from_bytes(hashlib.sha1(f"{seed}/{key}".encode()).digest()[:8], "big") / 2**64 for key in keys]
     return np.array(draws) < test_fraction
 
 

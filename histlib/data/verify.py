@@ -120,6 +120,7 @@ def verify_dataset(
     for split in SPLITS:
         try:
             dataset = load_dataset(name, root=root, split=split, **options)
+            options.pop("rebuild", None)  # rendered again once; the other split reads that render
         except DatasetError as error:
             if str(error) not in report.errors:
                 report.errors.append(str(error))
@@ -150,6 +151,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--root", default="data", help="folder holding the dataset folders (default: data)")
     parser.add_argument("--quick", action="store_true", help="check image headers only, without a full decode")
     parser.add_argument("--workers", type=int, default=4, help="threads that open images (default: 4)")
+    parser.add_argument("--rebuild", action="store_true",
+                        help="render a font dataset (glyphs, typefaces, kanji) again instead of reading its cache, "
+                             "e.g. after installing or removing fonts")
     args = parser.parse_args(argv)
 
     def show(done: int, total: int) -> None:
@@ -157,7 +161,11 @@ def main(argv: list[str] | None = None) -> int:
             print(f"\rchecked {done:,}/{total:,}", end="\n" if done == total else "", file=sys.stderr)
 
     try:
-        report = verify_dataset(args.name, args.root, decode=not args.quick, workers=args.workers, progress=show)
+        options = {"rebuild": True} if args.rebuild else {}
+        if args.rebuild and args.name not in ("glyphs", "typefaces", "kanji"):
+            parser.error(f"--rebuild applies to the rendered datasets glyphs, typefaces and kanji, not {args.name!r}")
+        report = verify_dataset(args.name, args.root, decode=not args.quick, workers=args.workers, progress=show,
+                                **options)
     except ValueError as error:  # unknown dataset name
         parser.error(str(error))
     print(report)

@@ -133,3 +133,29 @@ def test_verify_reports_both_splits(few):
     report = verify_dataset("kanji", root, fonts=files, block=BLOCK, max_per_class=3)
     assert report.ok and report.checked == 0
     assert any(note.startswith("train: 3.0 images per class") for note in report.notes)
+
+
+def test_a_partial_cjk_install_is_warned_about(few, monkeypatch):
+    root, files = few
+    monkeypatch.setattr(kj, "default_font_files", lambda dataset: (files, "the Debian packages listed for kanji"))
+    with pytest.warns(UserWarning, match=r"kanji: only [\d,]+ ideographs from \d+ fonts .* at least 2,000") as caught:
+        kj.kanji_set(root / "partial", block=BLOCK)
+    message = next(str(w.message) for w in caught if "kanji: only" in str(w.message))
+    assert "verify kanji --rebuild" in message and "fonts-ipafont-gothic" in message
+
+
+@pytest.mark.filterwarnings("ignore:kanji")
+def test_verify_rebuild_renders_again(few, monkeypatch, capsys):
+    from histlib.data import verify
+
+    root, files = few
+    calls = []
+    real = kj.render_kanji
+    monkeypatch.setattr(kj, "render_kanji", lambda *a, **k: calls.append(1) or real(*a, **k))
+    monkeypatch.setattr(kj, "default_font_files", lambda dataset: (files, "test fonts"))
+    for _ in range(2):
+        verify.main(["kanji", "--root", str(root / "rebuild"), "--rebuild"])
+    assert len(calls) == 2  # rendered each time, although the first run wrote a cache
+    with pytest.raises(SystemExit):
+        verify.main(["cub", "--rebuild"])
+    assert "--rebuild applies to the rendered datasets" in capsys.readouterr().err

@@ -92,6 +92,21 @@ def test_measured_merges_on_packaged_families(tmp_path):
     assert by_font["JetBrainsMono-Regular.ttf"] == by_font["JetBrainsMono-Medium.ttf"]  # adjacent weights: 0.0056
     assert by_font["JetBrainsMono-Regular.ttf"] != by_font["JetBrainsMono-Italic.ttf"]
     assert by_font["Tuffy_Italic.ttf"] != by_font["Fanwood-Italic.otf"]
+    # Thin ~ ExtraLight ~ ... ~ Bold, each close to the next: the chain does not join its far ends.
+    assert by_font["JetBrainsMono-Thin.ttf"] != by_font["JetBrainsMono-Bold.ttf"]  # 0.047 apart
+
+
+def test_every_two_fonts_of_a_class_are_closer_than_the_threshold():
+    rng = np.random.default_rng(0)
+    base = rng.integers(0, 256, (1, 40, 8, 8)).astype(np.uint8)
+    step = np.zeros_like(base)
+    step[..., :2] = 9  # each font 9/255 * 2/8 ~ 0.0088 from the previous one over these pixels
+    images = np.concatenate([np.clip(base.astype(int) + k * step, 0, 255).astype(np.uint8) for k in range(3)])
+    distance = fonts.pairwise_mad(images, np.ones((3, 40), bool), tf.MERGE_BELOW, tf.MIN_COMMON)
+    assert distance[0, 1] < tf.MERGE_BELOW and distance[1, 2] < tf.MERGE_BELOW <= distance[0, 2]
+    group = fonts.complete_linkage_groups(distance, tf.MERGE_BELOW).tolist()
+    assert group[0] != group[2] and len(set(group)) == 2  # one neighbour pair merged, never all three
+    assert fonts.connected_groups(3, [(0, 1), (1, 2)]).tolist() == [0, 0, 0]  # what single linkage did
 
 
 def test_split_is_fixed_by_seed_and_class_name_alone():
@@ -101,6 +116,8 @@ def test_split_is_fixed_by_seed_and_class_name_alone():
     assert np.array_equal(tf.split_by_name(names[:50], seed=0), test[:50])  # other fonts do not matter
     assert not np.array_equal(tf.split_by_name(names, seed=1), test)
     assert 80 < tf.split_by_name(names, seed=0, test_fraction=0.25).sum() < 120
+    # the count of merged fonts, which other installed fonts can change, does not move a class
+    assert np.array_equal(tf.split_by_name([n + " +3" for n in names], seed=0), test)
     with pytest.raises(ValueError):
         tf.split_by_name(names, test_fraction=0.0)
 
