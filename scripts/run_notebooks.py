@@ -102,11 +102,22 @@ def record(notebooks: list[Path]) -> int:
             print("FAILED")
             print(f"histlib: {notebook}: {str(error)[:2000]}", file=sys.stderr)
             return 1
-        nb.metadata.pop("widgets", None)  # live widget state: meaningless once the kernel is gone
+        strip_widget_views(nb)
         nbformat.write(nb, notebook)
         print(f"{time.perf_counter() - start:6.0f} s")
     print(f"histlib: {len(notebooks)} notebooks recorded in {time.perf_counter() - total:.0f} s")
     return 0
+
+
+def strip_widget_views(nb) -> None:
+    """Drop live widget state: the notebook's widget metadata, and the outputs of cells that show a
+    widget (a view of a kernel object that no longer exists; saved, it renders as a dead
+    placeholder). Those cells are tagged nbval-ignore-output."""
+    nb.metadata.pop("widgets", None)
+    for cell in nb.cells:
+        if cell.cell_type == "code" and any("application/vnd.jupyter.widget-view+json" in o.get("data", {})
+                                            for o in cell.get("outputs", [])):
+            cell.outputs, cell.execution_count = [], None
 
 
 if __name__ == "__main__":
