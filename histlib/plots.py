@@ -347,7 +347,8 @@ def sweep_figure(panels: Sequence[dict], metric: str = "test_map@r", ncols: int 
     Args:
         panels: dicts with ``title``, ``x`` (a label per point), ``rows`` (the sweep table's rows)
             and ``key`` (the column that holds the point's label); optional ``reference`` (a label
-            to mark as the recipe's setting) and ``xlabel``.
+            to mark as the recipe's setting), ``xlabel``, and ``categorical`` (points that are not a
+            scale, e.g. losses: markers without a joining line).
     """
     from .analysis import summarize
 
@@ -360,7 +361,8 @@ def sweep_figure(panels: Sequence[dict], metric: str = "test_map@r", ncols: int 
         positions = np.arange(len(labels))
         means = np.array([100 * summary[x]["mean"] for x in labels])
         stds = np.array([100 * np.nan_to_num(summary[x]["std"]) for x in labels])
-        ax.errorbar(positions, means, yerr=stds, fmt="o-", capsize=4, color="tab:blue", label="mean +/- std")
+        ax.errorbar(positions, means, yerr=stds, fmt="o" if panel.get("categorical") else "o-", capsize=4,
+                    color="tab:blue", label="mean +/- std")
         for p, x in zip(positions, labels):
             seeds = [100 * r[metric] for r in panel["rows"] if r[panel["key"]] == x and r.get(metric) is not None]
             ax.scatter([p] * len(seeds), seeds, s=12, color="black", alpha=0.5, zorder=3,
@@ -368,8 +370,9 @@ def sweep_figure(panels: Sequence[dict], metric: str = "test_map@r", ncols: int 
         if panel.get("reference") in labels:
             ax.axvline(labels.index(panel["reference"]), color="grey", ls=":", lw=1, label="recipe's setting")
         ax.set_xticks(positions, [str(x) for x in labels])
+        split = {"test": "test ", "val": "validation "}.get(metric.split("_", 1)[0], "")
         ax.set(title=panel["title"], xlabel=panel.get("xlabel", panel["key"]),
-               ylabel=f"{metric_name(metric.split('_', 1)[1])} (%)")
+               ylabel=f"{split}{metric_name(metric.split('_', 1)[1])} (%)")
         ax.legend(fontsize=7)
     for ax in axes.flat[len(panels):]:
         ax.axis("off")
