@@ -50,7 +50,7 @@ __all__ = [
     "PACKAGE_LIST", "FONT_SUFFIXES", "FONT_FOLDERS", "MIN_INK", "NOTDEF_PROBE",
     "packages_for", "font_packages", "debian_font_files", "folder_font_files", "default_font_files",
     "font_faces", "face_name", "open_font", "draw_char", "notdef_image", "is_drawn", "drop_ambiguous",
-    "digest", "pairwise_mad", "connected_groups", "complete_linkage_groups", "RenderedSet", "cached_render", "missing_fonts_error",
+    "digest", "pairwise_mad", "complete_linkage_groups", "RenderedSet", "cached_render", "missing_fonts_error",
 ]
 
 PACKAGE_LIST = Path(__file__).with_name("debian-packages.txt")
@@ -252,43 +252,18 @@ def pairwise_mad(images: np.ndarray, present: np.ndarray, limit: float, min_comm
     return out
 
 
-def connected_groups(n: int, pairs: Iterable[tuple[int, int]]) -> np.ndarray:
-    """(n,) group index of each of ``n`` items linked by ``pairs`` (union-find); groups are
-    numbered 0.. in the order of their first (lowest-index) member.
-
-    >>> connected_groups(5, [(3, 1), (4, 3)]).tolist()
-    [0, 1, 2, 1, 1]
-    """
-    parent = list(range(n))
-
-    def root(i: int) -> int:
-        while parent[i] != i:
-            parent[i] = parent[parent[i]]
-            i = parent[i]
-        return i
-
-    for i, j in pairs:
-        a, b = root(int(i)), root(int(j))
-        if a != b:
-            parent[max(a, b)] = min(a, b)
-    roots = [root(i) for i in range(n)]
-    number = {r: k for k, r in enumerate(dict.fromkeys(roots))}
-    return np.array([number[r] for r in roots], dtype=np.int64)
-
-
 def complete_linkage_groups(distance: np.ndarray, below: float) -> np.ndarray:
     """(n,) group index of each of n items, grouped so that *every* two members of a group lie
     closer than ``below`` (complete linkage; a chain of close neighbours does not join its two
     far ends). Pairs are considered in order of increasing distance; two groups merge only if all
-    their cross pairs are below ``below``. Numbered as :func:`connected_groups`.
+    their cross pairs are below ``below``. Groups are numbered 0.. in the order of their first
+    (lowest-index) member.
 
     ``distance``: (n, n), symmetric or upper-triangular (the smaller of d[i, j] and d[j, i] counts).
 
     >>> d = np.full((3, 3), np.inf); d[0, 1] = d[1, 2] = 0.01   # 0 ~ 1 ~ 2, but 0 and 2 far apart
-    >>> complete_linkage_groups(d, 0.012).tolist()
+    >>> complete_linkage_groups(d, 0.012).tolist()   # single linkage would chain all three
     [0, 0, 1]
-    >>> connected_groups(3, [(0, 1), (1, 2)]).tolist()       # single linkage would chain them
-    [0, 0, 0]
     """
     d = np.minimum(distance, distance.T)
     n = len(d)
