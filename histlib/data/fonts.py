@@ -43,14 +43,16 @@ from typing import Callable, ClassVar, Iterable, Sequence, TypeVar
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-from .base import path_problem
+from .base import ArrayImageDataset, path_problem, relabel
 from .errors import DatasetNotFoundError
+from .splits import capped_indices
 
 __all__ = [
     "PACKAGE_LIST", "FONT_SUFFIXES", "FONT_FOLDERS", "MIN_INK", "NOTDEF_PROBE",
     "packages_for", "font_packages", "debian_font_files", "folder_font_files", "default_font_files",
     "font_faces", "face_name", "open_font", "draw_char", "notdef_image", "is_drawn", "drop_ambiguous",
-    "digest", "pairwise_mad", "complete_linkage_groups", "RenderedSet", "cached_render", "missing_fonts_error",
+    "digest", "pairwise_mad", "complete_linkage_groups", "RenderedSet", "cached_render", "font_cache_path",
+    "chosen_font_files", "missing_fonts_error",
 ]
 
 PACKAGE_LIST = Path(__file__).with_name("debian-packages.txt")
@@ -123,6 +125,13 @@ def default_font_files(dataset: str) -> tuple[list[Path], str]:
     if files:
         return files, f"the Debian packages listed for {dataset} in {PACKAGE_LIST.name}"
     return folder_font_files(), "the font folders " + ", ".join(FONT_FOLDERS)
+
+
+def chosen_font_files(dataset: str, fonts: Sequence[str | Path] | None) -> tuple[list[Path], str]:
+    """(font files, where they came from): ``fonts`` when given, else :func:`default_font_files`."""
+    if fonts is not None:
+        return [Path(f) for f in fonts], "the fonts passed as fonts="
+    return default_font_files(dataset)
 
 
 def missing_fonts_error(dataset: str, source: str, files: int, what: str) -> DatasetNotFoundError:
@@ -308,6 +317,20 @@ class RenderedSet:
 
     version: ClassVar[int] = 1  # subclasses stamp their own cache version
 
+    def split_dataset(self, kept: np.ndarray, class_names: Sequence[str], *, name: str, prefix: str, split: str,
+                      root: str | Path, transform: Callable | None = None, max_per_class: int | None = None,
+                      seed: int = 0) -> ArrayImageDataset:
+        """The images of the classes ``kept`` (labels 0.. in that order, named ``class_names``), at
+        most ``max_per_class`` seeded-random ones per class, as a dataset; ``paths`` are
+        ``"<prefix>:<font>/U+XXXX"``, naming the font and character drawn."""
+        rows, labels = relabel(self.class_index, kept)
+        if max_per_class is not None:
+            chosen = capped_indices(labels, max_per_class, seed)
+            rows, labels = rows[chosen], labels[chosen]
+        paths = [f"{prefix}:{self.fonts[self.font_index[i]]}/U+{int(self.codepoints[i]):04X}" for i in rows]
+        return ArrayImageDataset(np.ascontiguousarray(self.images[rows]), labels, list(class_names), paths=paths,
+                                 transform=transform, name=name, split=split, root=str(root))
+
     def save(self, path: Path) -> None:
         """Write atomically (a temporary file renamed), so a crash never leaves half a cache."""
         path = Path(path)
@@ -358,3 +381,19 @@ def cached_render(path: Path, kind: type[R], render: Callable[[], R], rebuild: b
     except OSError as error:
         warnings.warn(f"cannot write the render cache {path} ({error}); the next load renders again", stacklevel=3)
     return rendered
+
+
+def font_cache_path(root: str | Path, dataset: str, size: int, version: int,
+                    fonts: Sequence[str | Path] | None, settings: Sequence = (), default: bool = True) -> Path:
+    """``root/<dataset>/<dataset>-<size>px[-<key>]-v<version>.npz``: the cache of a rendered set. The
+    key, a hash of the chosen font files and ``settings``, marks a non-default choice (``fonts``
+    given, or ``default`` False).
+
+    >>> font_cache_path("data", "glyphs", 32, 1, None).as_posix()
+    'data/glyphs/glyphs-32px-v1.npz'
+    """
+    name = f"{dataset}-{size}px"
+    if fonts is not None or not default:
+        chosen = "\n".join(sorted(str(Path(f).resolve()) for f in fonts)) if fonts is not None else "default"
+        name += "-" + hashlib.sha1("|".join([chosen, *map(str, settings)]).encode()).hexdigest()[:10]
+    return Path(root) / dataset / f"{name}-v{version}.npz"

@@ -53,7 +53,6 @@ Labels are 0..k-1 in class-table order within the split; ``paths`` are synthetic
 
 from __future__ import annotations
 
-import hashlib
 import math
 import re
 import time
@@ -62,10 +61,10 @@ from typing import Callable, Iterable, Sequence
 
 import numpy as np
 
-from .base import ArrayImageDataset, check_split, relabel
+from .base import ArrayImageDataset, check_split
 from .errors import EmptySplitError
 from .fonts import (
-    RenderedSet, cached_render, default_font_files, digest, draw_char, drop_ambiguous, face_name,
+    RenderedSet, cached_render, chosen_font_files, digest, draw_char, drop_ambiguous, face_name, font_cache_path,
     font_faces, is_drawn, missing_fonts_error, notdef_image, open_font,
 )
 
@@ -276,11 +275,7 @@ def render_glyphs(font_files: Sequence[str | Path], size: int = 32, max_fonts: i
 
 def glyph_cache_path(root: str | Path, size: int, fonts: Sequence[str | Path] | None, max_fonts: int | None) -> Path:
     """``root/glyphs/glyphs-<size>px[-<key>]-v<version>.npz``; the key marks non-default font choices."""
-    name = f"glyphs-{size}px"
-    if fonts is not None or max_fonts is not None:
-        chosen = "\n".join(sorted(str(Path(f).resolve()) for f in fonts)) if fonts is not None else "default"
-        name += "-" + hashlib.sha1(f"{chosen}|{max_fonts}".encode()).hexdigest()[:10]
-    return Path(root) / "glyphs" / f"{name}-v{CACHE_VERSION}.npz"
+    return font_cache_path(root, "glyphs", size, CACHE_VERSION, fonts, (max_fonts,), default=max_fonts is None)
 
 
 def glyph_set(
@@ -295,10 +290,7 @@ def glyph_set(
         raise ValueError(f"size must be at least 8 pixels, got {size}")
 
     def render() -> GlyphSet:
-        if fonts is not None:
-            files, source = [Path(f) for f in fonts], "the fonts passed as fonts="
-        else:
-            files, source = default_font_files("glyphs")
+        files, source = chosen_font_files("glyphs", fonts)
         glyphs = render_glyphs(files, size, max_fonts)
         if not glyphs.fonts:
             raise missing_fonts_error("glyphs", source, len(files), "TrueType/OpenType fonts with Latin letters")
@@ -352,15 +344,5 @@ def load_glyphs(
             f"no {split} class is drawn by {needed} of the {len(glyphs.fonts)} fonts; use more fonts or a lower "
             "min_font_fraction",
         )
-    rows, labels = relabel(glyphs.class_index, kept)
-    paths = [f"glyph:{glyphs.fonts[glyphs.font_index[i]]}/U+{int(glyphs.codepoints[i]):04X}" for i in rows]
-    return ArrayImageDataset(
-        np.ascontiguousarray(glyphs.images[rows]),
-        labels,
-        [class_name(CLASSES[k]) for k in kept],
-        paths=paths,
-        transform=transform,
-        name="glyphs",
-        split=split,
-        root=str(root),
-    )
+    return glyphs.split_dataset(kept, [class_name(CLASSES[k]) for k in kept], name="glyphs", prefix="glyph",
+                                split=split, root=root, transform=transform)

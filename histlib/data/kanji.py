@@ -56,7 +56,6 @@ Labels are 0..k-1 in codepoint order within the split; class names are the chara
 
 from __future__ import annotations
 
-import hashlib
 import math
 import time
 import warnings
@@ -65,12 +64,11 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from .base import ArrayImageDataset, check_split, relabel
+from .base import ArrayImageDataset, check_split
 from .fonts import (
-    RenderedSet, cached_render, default_font_files, digest, draw_char, drop_ambiguous, face_name, font_faces,
+    RenderedSet, cached_render, chosen_font_files, draw_char, drop_ambiguous, face_name, font_cache_path, font_faces,
     font_packages, is_drawn, missing_fonts_error, notdef_image, open_font, pairwise_mad,
 )
-from .splits import capped_indices
 
 __all__ = [
     "BLOCK", "EM", "REFERENCE", "PROBE", "NEAR_DUPLICATE", "MIN_FONT_FRACTION", "CACHE_VERSION",
@@ -220,11 +218,9 @@ def kanji_cache_path(
     min_font_fraction: float,
 ) -> Path:
     """``root/kanji/kanji-<size>px[-<key>]-v<version>.npz``; the key marks non-default settings."""
-    name = f"kanji-{size}px"
-    if fonts is not None or max_fonts is not None or tuple(block) != BLOCK or min_font_fraction != MIN_FONT_FRACTION:
-        chosen = "\n".join(sorted(str(Path(f).resolve()) for f in fonts)) if fonts is not None else "default"
-        name += "-" + hashlib.sha1(f"{chosen}|{max_fonts}|{tuple(block)}|{min_font_fraction}".encode()).hexdigest()[:10]
-    return Path(root) / "kanji" / f"{name}-v{CACHE_VERSION}.npz"
+    default = max_fonts is None and tuple(block) == BLOCK and min_font_fraction == MIN_FONT_FRACTION
+    return font_cache_path(root, "kanji", size, CACHE_VERSION, fonts, (max_fonts, tuple(block), min_font_fraction),
+                           default=default)
 
 
 def kanji_set(
@@ -243,10 +239,7 @@ def kanji_set(
         raise ValueError(f"block must lie within U+{BLOCK[0]:04X}-U+{BLOCK[1]:04X}, got {block}")
 
     def render() -> KanjiSet:
-        if fonts is not None:
-            files, source = [Path(f) for f in fonts], "the fonts passed as fonts="
-        else:
-            files, source = default_font_files("kanji")
+        files, source = chosen_font_files("kanji", fonts)
         rendered = render_kanji(files, size, max_fonts, block, min_font_fraction)
         if not rendered.fonts:
             raise missing_fonts_error("kanji", source, len(files), "fonts that draw CJK ideographs")
@@ -305,18 +298,5 @@ def load_kanji(
     class_codepoints = np.array([ord(c) for c in kanji.classes], dtype=np.int64)
     test = split_kanji(seed, test_fraction)[class_codepoints - BLOCK[0]]
     kept = np.flatnonzero(test if split == "test" else ~test)
-    rows, labels = relabel(kanji.class_index, kept)
-    if max_per_class is not None:
-        chosen = capped_indices(labels, max_per_class, seed)
-        rows, labels = rows[chosen], labels[chosen]
-    paths = [f"kanji:{kanji.fonts[kanji.font_index[i]]}/U+{int(kanji.codepoints[i]):04X}" for i in rows]
-    return ArrayImageDataset(
-        np.ascontiguousarray(kanji.images[rows]),
-        labels,
-        [kanji.classes[k] for k in kept],
-        paths=paths,
-        transform=transform,
-        name="kanji",
-        split=split,
-        root=str(root),
-    )
+    return kanji.split_dataset(kept, [kanji.classes[k] for k in kept], name="kanji", prefix="kanji", split=split,
+                               root=root, transform=transform, max_per_class=max_per_class, seed=seed)

@@ -55,12 +55,12 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from .base import ArrayImageDataset, check_split, relabel
+from .base import ArrayImageDataset, check_split
 from .fonts import (
-    RenderedSet, cached_render, complete_linkage_groups, default_font_files, face_name, missing_fonts_error, pairwise_mad,
+    RenderedSet, cached_render, chosen_font_files, complete_linkage_groups, face_name, font_cache_path, missing_fonts_error,
+    pairwise_mad,
 )
 from .glyphs import usable_fonts
-from .splits import capped_indices
 
 __all__ = ["CACHE_VERSION", "MERGE_BELOW", "MIN_COMMON", "TypefaceSet", "render_typefaces", "typeface_set",
            "split_by_name", "load_typefaces"]
@@ -127,11 +127,7 @@ def render_typefaces(font_files: Sequence[str | Path], size: int = 32, max_fonts
 
 def typeface_cache_path(root: str | Path, size: int, fonts: Sequence[str | Path] | None, max_fonts: int | None) -> Path:
     """``root/typefaces/typefaces-<size>px[-<key>]-v<version>.npz``; the key marks non-default fonts."""
-    name = f"typefaces-{size}px"
-    if fonts is not None or max_fonts is not None:
-        chosen = "\n".join(sorted(str(Path(f).resolve()) for f in fonts)) if fonts is not None else "default"
-        name += "-" + hashlib.sha1(f"{chosen}|{max_fonts}".encode()).hexdigest()[:10]
-    return Path(root) / "typefaces" / f"{name}-v{CACHE_VERSION}.npz"
+    return font_cache_path(root, "typefaces", size, CACHE_VERSION, fonts, (max_fonts,), default=max_fonts is None)
 
 
 def typeface_set(
@@ -146,10 +142,7 @@ def typeface_set(
         raise ValueError(f"size must be at least 8 pixels, got {size}")
 
     def render() -> TypefaceSet:
-        if fonts is not None:
-            files, source = [Path(f) for f in fonts], "the fonts passed as fonts="
-        else:
-            files, source = default_font_files("typefaces")
+        files, source = chosen_font_files("typefaces", fonts)
         rendered = render_typefaces(files, size, max_fonts)
         if len(rendered.classes) < 2:
             raise missing_fonts_error(
@@ -194,18 +187,5 @@ def load_typefaces(
     typefaces = typeface_set(root, size, fonts, max_fonts, rebuild)
     test = split_by_name(typefaces.classes, seed, test_fraction)
     kept = np.flatnonzero(test if split == "test" else ~test)
-    rows, labels = relabel(typefaces.class_index, kept)
-    if max_per_class is not None:
-        chosen = capped_indices(labels, max_per_class, seed)
-        rows, labels = rows[chosen], labels[chosen]
-    paths = [f"typeface:{typefaces.fonts[typefaces.font_index[i]]}/U+{int(typefaces.codepoints[i]):04X}" for i in rows]
-    return ArrayImageDataset(
-        np.ascontiguousarray(typefaces.images[rows]),
-        labels,
-        [typefaces.classes[k] for k in kept],
-        paths=paths,
-        transform=transform,
-        name="typefaces",
-        split=split,
-        root=str(root),
-    )
+    return typefaces.split_dataset(kept, [typefaces.classes[k] for k in kept], name="typefaces", prefix="typeface",
+                                   split=split, root=root, transform=transform, max_per_class=max_per_class, seed=seed)

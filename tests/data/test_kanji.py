@@ -137,7 +137,7 @@ def test_verify_reports_both_splits(few):
 
 def test_a_partial_cjk_install_is_warned_about(few, monkeypatch):
     root, files = few
-    monkeypatch.setattr(kj, "default_font_files", lambda dataset: (files, "the Debian packages listed for kanji"))
+    monkeypatch.setattr(fonts, "default_font_files", lambda dataset: (files, "the Debian packages listed for kanji"))
     with pytest.warns(UserWarning, match=r"kanji: only [\d,]+ ideographs from \d+ fonts .* at least 2,000") as caught:
         kj.kanji_set(root / "partial", block=BLOCK)
     message = next(str(w.message) for w in caught if "kanji: only" in str(w.message))
@@ -152,7 +152,7 @@ def test_verify_rebuild_renders_again(few, monkeypatch, capsys):
     calls = []
     real = kj.render_kanji
     monkeypatch.setattr(kj, "render_kanji", lambda *a, **k: calls.append(1) or real(*a, **k))
-    monkeypatch.setattr(kj, "default_font_files", lambda dataset: (files, "test fonts"))
+    monkeypatch.setattr(fonts, "default_font_files", lambda dataset: (files, "test fonts"))
     for _ in range(2):
         verify.main(["kanji", "--root", str(root / "rebuild"), "--rebuild"])
     assert len(calls) == 2  # rendered each time, although the first run wrote a cache
