@@ -16,29 +16,9 @@ from histlib.evaluation import (
 
 
 def brute_force(x: np.ndarray, y: np.ndarray, ks) -> dict:
-    """The definitions, one query at a time, in float64 numpy (pessimistic ties)."""
-    x = x / np.linalg.norm(x, axis=1, keepdims=True)
-    sims = x @ x.T
-    n = len(y)
-    recall = {k: 0 for k in ks}
-    p1, ap, rp, counted = 0.0, 0.0, 0.0, 0
-    for q in range(n):
-        others = np.arange(n) != q
-        s, relevant = sims[q, others], y[others] == y[q]
-        ranked = relevant[np.lexsort((relevant, -s))]  # by similarity; other-class first on ties
-        for k in ks:
-            recall[k] += bool(ranked[:k].any())
-        r = int(relevant.sum())
-        if r == 0:
-            continue
-        counted += 1
-        p1 += ranked[0]
-        top = ranked[:r]
-        rp += top.sum() / r
-        ap += (np.cumsum(top) / np.arange(1, r + 1) * top).sum() / r
-    out = {f"recall@{k}": recall[k] / n for k in ks}
-    out.update(precision_at_1=p1 / counted, **{"map@r": ap / counted}, r_precision=rp / counted)
-    return out
+    """The definitions, one query at a time, in float64 numpy (pessimistic ties): every item a query
+    against all the others (the gallery is the set itself, each query's own index left out)."""
+    return brute_force_gallery(x, y, x, y, ks, own=np.arange(len(y)))
 
 
 def clustered(n_classes=30, dim=16, seed=0, spread=1.2, sizes=(1, 9)):
