@@ -18,6 +18,8 @@ from collections.abc import Iterable, Sequence
 import numpy as np
 import torch
 
+from . import functional as HF
+
 __all__ = [
     "draw_batch", "batch_composition", "expected_distinct_classes", "within_class_share",
     "uniform_within_class_share", "term_gradients", "summarize", "compare_to_reference",
@@ -83,8 +85,7 @@ def within_class_share(propagation: torch.Tensor, labels: torch.Tensor) -> float
 
     Args: propagation (N, N) G, labels (N,).
     """
-    same = labels[:, None] == labels[None, :]
-    return float((propagation * same).sum() / propagation.sum())
+    return float(HF.within_class_share(propagation, labels))
 
 
 def uniform_within_class_share(labels: torch.Tensor) -> float:

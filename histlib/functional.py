@@ -41,6 +41,8 @@ __all__ = [
     "incidence_matrix",
     "propagation_matrix",
     "propagate",
+    "within_class_share",
+    "other_membership",
 ]
 
 _FULL_PRECISION = (torch.float32, torch.float64)
@@ -260,3 +262,43 @@ def propagate(
         return mixed @ weight.t()
     row_sums = propagation.sum(dim=1).to(bias.dtype)
     return torch.addmm(torch.outer(row_sums, bias), mixed, weight.t())
+
+
+def within_class_share(propagation: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """Fraction of G's total weight that joins samples of the same class: 1 when G only mixes
+    samples within their class, ``sum_c n_c^2 / N^2`` when every entry of G is equal.
+
+    Args:
+        propagation: (N, N) float, G.
+        labels: (N,) int.
+    Returns:
+        () float tensor (no device sync).
+
+    >>> y = torch.tensor([0, 0, 1, 1])
+    >>> float(within_class_share(torch.ones(4, 4), y)), float(within_class_share(torch.eye(4), y))
+    (0.5, 1.0)
+    """
+    same = labels.unsqueeze(1) == labels.unsqueeze(0)
+    return (propagation * same).sum() / propagation.sum()
+
+
+def other_membership(incidence: torch.Tensor, labels: torch.Tensor, classes: torch.Tensor) -> torch.Tensor:
+    """Each sample's total soft membership in the hyperedges of *other* classes, ``sum_e exp(-alpha d)``.
+
+    A sample's own hyperedge has membership 1, so this is the ratio of the weight its row of H
+    puts on the other E - 1 hyperedges to the weight on its own: G carries class structure only
+    when it is small next to 1, and it equals E - 1 (every hyperedge alike) at alpha = 0.
+
+    Args:
+        incidence: (N, E) float, H.
+        labels: (N,) int.
+        classes: (E,) int, the class of each hyperedge (from :func:`incidence_matrix`).
+    Returns:
+        (N,) float.
+
+    >>> H = torch.tensor([[1.0, 0.1, 0.2], [0.3, 1.0, 0.0]])
+    >>> other_membership(H, torch.tensor([0, 1]), torch.tensor([0, 1, 2]))
+    tensor([0.3000, 0.3000])
+    """
+    member = labels.unsqueeze(1) == classes.unsqueeze(0)
+    return incidence.masked_fill(member, 0.0).sum(dim=1)

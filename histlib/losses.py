@@ -15,7 +15,24 @@ from torch import nn
 
 from . import functional as HF
 
-__all__ = ["HISTLoss", "HISTTerms", "HypergraphNN"]
+__all__ = ["HISTLoss", "HISTTerms", "HypergraphNN", "term_statistics", "STATISTICS", "PROPAGATIONS",
+           "INCIDENCE_VARIANCES", "HGNN_GRADIENTS"]
+
+#: The controls of the analysis, as options of :class:`HISTLoss` (the first value is the paper's).
+PROPAGATIONS = ("hypergraph", "identity")
+INCIDENCE_VARIANCES = ("learned", "unit")
+HGNN_GRADIENTS = ("full", "hgnn_only")
+
+#: What ``HISTLoss(collect_stats=True)`` records of each call (detached () tensors, no device sync).
+STATISTICS = {
+    "distribution_loss": "L_D, mean over the batch",
+    "hgnn_loss": "L_CE, mean over the batch (before the lambda_s weight)",
+    "hgnn_loss_ratio": "L_CE / log C: 1 is the chance value of a C-way classifier, 0 a perfect one",
+    "hgnn_accuracy": "fraction of the batch the HGNN classifies correctly (argmax of its logits)",
+    "within_class_share": "fraction of G's weight between samples of the same class",
+    "uniform_within_class_share": "the same for a uniform G (every entry equal): the no-structure value",
+    "other_membership": "mean over samples of the summed soft membership in other classes' hyperedges",
+}
 
 
 class HISTTerms(NamedTuple):
@@ -26,9 +43,10 @@ class HISTTerms(NamedTuple):
         distribution_loss: () ``L_D``, mean over samples.
         hgnn_loss: () ``L_CE``, mean over samples (before the ``lambda_s`` weight).
         distances: (N, C) squared Mahalanobis distances to every class distribution.
-        incidence: (N, E) soft incidence matrix H.
+        incidence: (N, E) soft incidence matrix H (from unit variances with
+            ``incidence_variances="unit"``).
         hyperedge_classes: (E,) class of each hyperedge, ascending.
-        propagation: (N, N) propagation matrix G.
+        propagation: (N, N) propagation matrix G (the identity with ``propagation="identity"``).
         logits: (N, C) HGNN output O.
         sample_distribution_loss: (N,) each sample's ``L_D`` term.
         sample_hgnn_loss: (N,) each sample's ``L_CE`` term (before the ``lambda_s`` weight).
@@ -57,18 +75,22 @@ class HypergraphNN(nn.Module):
     The BatchNorm layers always normalise with *batch* statistics, as the reference does (it
     never puts them in eval mode): a hypergraph is built per batch, so there is no population to
     estimate. Running statistics are updated only while the module is in training mode, so
-    evaluating the loss under ``.eval()`` leaves the state untouched.
+    evaluating the loss under ``.eval()`` leaves the state untouched. ``batchnorm=False`` (a
+    control of the analysis, not the paper's network) drops them: hidden layers are then
+    ``LeakyReLU_0.1(G (X W^T + b))``.
     """
 
-    def __init__(self, in_features: int, num_classes: int, hidden: int = 512, layers: int = 2):
+    def __init__(self, in_features: int, num_classes: int, hidden: int = 512, layers: int = 2,
+                 batchnorm: bool = True):
         super().__init__()
         if layers < 1:
             raise ValueError(f"hgnn_layers must be >= 1, got {layers}")
         self.layers = layers
+        self.batchnorm = bool(batchnorm)
         widths = [in_features] + [hidden] * (layers - 1) + [num_classes]
         for index in range(1, layers + 1):
             self.add_module(f"theta{index}", nn.Linear(widths[index - 1], widths[index]))
-            if index < layers:
+            if index < layers and self.batchnorm:
                 self.add_module(f"bn{index}", nn.BatchNorm1d(widths[index]))
 
     def forward(self, features: torch.Tensor, propagation: torch.Tensor) -> torch.Tensor:
@@ -78,7 +100,9 @@ class HypergraphNN(nn.Module):
             theta = getattr(self, f"theta{index}")
             x = HF.propagate(propagation, x, theta.weight, theta.bias)
             if index < self.layers:
-                x = F.leaky_relu(self._batch_norm(getattr(self, f"bn{index}"), x), 0.1)
+                if self.batchnorm:
+                    x = self._batch_norm(getattr(self, f"bn{index}"), x)
+                x = F.leaky_relu(x, 0.1)
         return x
 
     def _batch_norm(self, bn: nn.BatchNorm1d, x: torch.Tensor) -> torch.Tensor:
@@ -111,6 +135,15 @@ class HISTLoss(BaseMetricLossFunction):
         lambda_s: weight of the HGNN (semantic tuplet) loss.
         hgnn_hidden: width of the HGNN's hidden layers.
         hgnn_layers: number of hypergraph convolutions (2 is the paper's default).
+        propagation: ``"hypergraph"`` (the paper: G from the soft incidence H) or ``"identity"``
+            (a control: G = I, so the HGNN is a per-sample classifier on the embedding and no
+            sample sees another).
+        hgnn_batchnorm: False drops the HGNN's BatchNorm (a control; the paper uses it).
+        incidence_variances: ``"learned"`` (the paper: H from the distances that ``L_D`` uses) or
+            ``"unit"`` (a control: H from distances with every variance 1, ``L_D`` unchanged).
+        hgnn_gradient: ``"full"`` (the paper) or ``"hgnn_only"`` (a control: ``L_CE`` trains the
+            HGNN only; its gradient is stopped before the embeddings and the class distributions,
+            which then learn from ``L_D`` alone).
         **kwargs: pytorch-metric-learning options (``reducer``, ``embedding_regularizer``,
             ``collect_stats``...). The default reducer averages the per-sample losses.
 
@@ -129,6 +162,10 @@ class HISTLoss(BaseMetricLossFunction):
         lambda_s: float = 1.0,
         hgnn_hidden: int = 512,
         hgnn_layers: int = 2,
+        propagation: str = "hypergraph",
+        hgnn_batchnorm: bool = True,
+        incidence_variances: str = "learned",
+        hgnn_gradient: str = "full",
         **kwargs,
     ):
         if "distance" in kwargs:
@@ -139,7 +176,17 @@ class HISTLoss(BaseMetricLossFunction):
             if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value) \
                     or (value <= 0 if low is None else value < low):
                 raise ValueError(f"{name} must be a finite number {'> 0' if low is None else '>= 0'}, got {value!r}")
+        for name, value, choices in (("propagation", propagation, PROPAGATIONS),
+                                     ("incidence_variances", incidence_variances, INCIDENCE_VARIANCES),
+                                     ("hgnn_gradient", hgnn_gradient, HGNN_GRADIENTS)):
+            if value not in choices:
+                raise ValueError(f"{name} must be one of {choices}, got {value!r}")
+        if not isinstance(hgnn_batchnorm, bool):
+            raise ValueError(f"hgnn_batchnorm must be True or False, got {hgnn_batchnorm!r}")
         super().__init__(**kwargs)
+        self.propagation = propagation
+        self.incidence_variances = incidence_variances
+        self.hgnn_gradient = hgnn_gradient
         self.num_classes = int(num_classes)
         self.embedding_size = int(embedding_size)
         self.tau = float(tau)
@@ -147,14 +194,15 @@ class HISTLoss(BaseMetricLossFunction):
         self.lambda_s = float(lambda_s)
         self.means = nn.Parameter(torch.empty(num_classes, embedding_size))
         self.log_vars = nn.Parameter(torch.empty(num_classes, embedding_size))
-        self.hgnn = HypergraphNN(self.embedding_size, self.num_classes, int(hgnn_hidden), int(hgnn_layers))
+        self.hgnn = HypergraphNN(self.embedding_size, self.num_classes, int(hgnn_hidden), int(hgnn_layers),
+                                 batchnorm=hgnn_batchnorm)
         self.reset_class_distributions()
         self.add_to_recordable_attributes(
             list_of_names=["num_classes", "embedding_size", "tau", "alpha", "lambda_s"],
             is_stat=False,
         )
-        # with collect_stats=True: the detached means L_D and L_CE of the last call (PML statistics)
-        self.add_to_recordable_attributes(list_of_names=["distribution_loss", "hgnn_loss"], is_stat=True)
+        # with collect_stats=True: detached statistics of the last call (PML statistics), see STATISTICS
+        self.add_to_recordable_attributes(list_of_names=list(STATISTICS), is_stat=True)
 
     def reset_class_distributions(self) -> None:
         """Initialise ``means`` and ``log_vars`` with ``kaiming_normal_(mode="fan_out")``: N(0, 2/C)."""
@@ -193,8 +241,8 @@ class HISTLoss(BaseMetricLossFunction):
         c_f.indices_tuple_not_supported(indices_tuple)
         terms = self._evaluate(embeddings, labels)
         if self.collect_stats:
-            self.distribution_loss = terms.distribution_loss.detach()
-            self.hgnn_loss = terms.hgnn_loss.detach()
+            for name, value in term_statistics(terms, labels).items():
+                setattr(self, name, value)
         indices = c_f.torch_arange_from_size(embeddings)
         return {
             "distribution_loss": {
@@ -236,9 +284,19 @@ class HISTLoss(BaseMetricLossFunction):
         labels = labels.long()
         distances = HF.mahalanobis_distances(embeddings, self.means, self.log_vars)
         per_sample_distribution = HF.distribution_loss(distances, labels, self.tau, reduction="none")
-        incidence, classes = HF.incidence_matrix(distances, labels, self.alpha)
-        propagation = HF.propagation_matrix(incidence)
-        logits = self.hgnn(embeddings, propagation)
+        detach = self.hgnn_gradient == "hgnn_only"  # L_CE then reaches the HGNN's weights only
+        features = embeddings.detach() if detach else embeddings
+        if self.incidence_variances == "unit":
+            means = self.means.detach() if detach else self.means
+            hyperedge_distances = HF.mahalanobis_distances(features, means, torch.zeros_like(self.log_vars))
+        else:
+            hyperedge_distances = distances.detach() if detach else distances
+        incidence, classes = HF.incidence_matrix(hyperedge_distances, labels, self.alpha)
+        if self.propagation == "identity":
+            propagation = torch.eye(len(labels), dtype=incidence.dtype, device=incidence.device)
+        else:
+            propagation = HF.propagation_matrix(incidence)
+        logits = self.hgnn(features, propagation)
         with HF.full_precision(logits):
             per_sample_ce = F.cross_entropy(
                 logits.to(HF.compute_dtype(embeddings)), labels, reduction="none"
@@ -298,6 +356,28 @@ class HISTLoss(BaseMetricLossFunction):
                 f"labels must lie in [0, {self.num_classes}) (num_classes={self.num_classes}); "
                 f"found {bad}. Map dataset labels to 0-based training-class indices."
             )
+
+
+def term_statistics(terms: HISTTerms, labels: torch.Tensor) -> dict[str, torch.Tensor]:
+    """The :data:`STATISTICS` of one evaluation: detached () tensors, computed without a device sync.
+
+    Args:
+        terms: from :meth:`HISTLoss.compute_terms`. labels: (N,) int, the batch's labels.
+    """
+    with torch.no_grad():
+        labels = labels.long()
+        num_classes = terms.logits.shape[1]
+        counts = torch.bincount(labels, minlength=num_classes).to(terms.propagation.dtype)
+        return {
+            "distribution_loss": terms.distribution_loss.detach(),
+            "hgnn_loss": terms.hgnn_loss.detach(),
+            "hgnn_loss_ratio": terms.hgnn_loss.detach() / math.log(num_classes) if num_classes > 1
+            else torch.full_like(terms.hgnn_loss.detach(), math.nan),
+            "hgnn_accuracy": (terms.logits.argmax(dim=1) == labels).to(terms.logits.dtype).mean(),
+            "within_class_share": HF.within_class_share(terms.propagation, labels),
+            "uniform_within_class_share": (counts ** 2).sum() / len(labels) ** 2,
+            "other_membership": HF.other_membership(terms.incidence, labels, terms.hyperedge_classes).mean(),
+        }
 
 
 def _check_positive_int(**values: int) -> None:

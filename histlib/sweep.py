@@ -9,8 +9,9 @@ full config: a run already in the table is skipped, an interrupted one resumes f
 (load-or-train under ``runs/sweeps/<fingerprint>``, shared by the grids), and the table is rewritten after every
 run, so an interruption loses at most the run in progress. Each table row holds every varied
 setting, the seed, the metrics of the unseen test classes, the validation score and epoch that
-selected the model, the wall time, the histlib commit and the machine; ``<grid>_curves.csv``
-holds each run's per-epoch validation curve, to show whether the runs converged.
+selected the model, HIST's two loss terms and HGNN statistics in that epoch (``TRAIN_COLUMNS``), the
+wall time, the histlib commit and the machine; ``<grid>_curves.csv`` holds each run's per-epoch
+training statistics and validation curve, to show whether the runs converged.
 """
 
 from __future__ import annotations
@@ -28,11 +29,12 @@ from pathlib import Path
 
 import torch
 
+from .losses import STATISTICS
 from .training import FitResult, RunFolder, RunInUseError, TrainConfig, config_fingerprint, get_config, load_or_train
 from .training.grids import GRIDS, Grid
 from .training.runs import atomic_write_bytes
 
-__all__ = ["SweepRun", "plan", "run_sweep", "read_table", "main", "METRIC_COLUMNS"]
+__all__ = ["SweepRun", "plan", "run_sweep", "read_table", "main", "METRIC_COLUMNS", "TRAIN_COLUMNS"]
 
 #: The test metrics each row records (fractions), in this order.
 METRIC_COLUMNS = ("recall@1", "recall@2", "recall@4", "recall@8", "recall@10", "recall@100", "recall@1000",
@@ -59,6 +61,10 @@ def plan(grid: Grid, results: Path, runs_root: Path, seeds: Iterable[int] | None
     points = grid.points_for(results)
     return [SweepRun(grid, point, seed, runs_root) for point in points for seed in (seeds or grid.seeds)]
 
+
+#: HIST's training statistics (:data:`histlib.losses.STATISTICS`, the epoch's mean over its steps): the
+#: table holds those of the selected epoch, the curves those of every epoch.
+TRAIN_COLUMNS = tuple(f"train_{name}" for name in STATISTICS)
 
 #: Columns that hold text even when a value looks like a number (a commit "1528444", a fingerprint "12e4...").
 TEXT_COLUMNS = ("grid", "point", "fingerprint", "commit", "machine", "loss")
@@ -127,6 +133,7 @@ def _result_columns(run: SweepRun, result: FitResult, commit: str) -> dict:
     selected = result.history[result.selected_epoch]
     row = {f"test_{m}": result.test_metrics.get(m) for m in METRIC_COLUMNS if m in result.test_metrics}
     row[f"val_{config.selection_metric}"] = selected.get(f"val_{config.selection_metric}")
+    row.update({column: selected[column] for column in TRAIN_COLUMNS if column in selected})
     row.update(selected_epoch=result.selected_epoch + 1, epochs=config.epochs, seconds=round(result.seconds, 1),
                fingerprint=run.fingerprint, commit=commit, machine=machine())
     return row
@@ -144,7 +151,8 @@ def _cell(value):
 def _curve_rows(run: SweepRun, result: FitResult) -> list[dict]:
     metric = f"val_{run.config.selection_metric}"
     return [{"fingerprint": run.fingerprint, "point": run.label, "seed": run.seed, "epoch": row["epoch"],
-             "train_loss": row["train_loss"], metric: row.get(metric)} for row in result.history]
+             "train_loss": row["train_loss"], **{c: row[c] for c in TRAIN_COLUMNS if c in row},
+             metric: row.get(metric)} for row in result.history]
 
 
 def _known_outcomes(results: Path) -> tuple[dict[str, dict], dict[str, list[dict]]]:
@@ -164,6 +172,12 @@ def _known_outcomes(results: Path) -> tuple[dict[str, dict], dict[str, list[dict
     return outcomes, curves
 
 
+def _complete(run: SweepRun, outcome: dict) -> bool:
+    """Whether a row from another table has every column a fresh run of ``run`` would write (a HIST
+    row from before its training statistics were logged does not: the run is trained again)."""
+    return run.config.loss != "hist" or all(outcome.get(column) is not None for column in TRAIN_COLUMNS)
+
+
 def _in_use(run: SweepRun) -> bool:
     return RunFolder(run.config.output_dir).holder() is not None
 
@@ -173,7 +187,7 @@ def run_sweep(grid: Grid, results: Path, runs_root: Path, seeds: Iterable[int] |
     """Run every missing run of ``grid``; returns the table's path (``results/<grid>.csv``)."""
     train = train or (lambda config: load_or_train(config, replace=True))
     table, curves = results / f"{grid.name}.csv", results / f"{grid.name}_curves.csv"
-    rows, curve_rows = read_table(table), read_table(curves)
+    rows = read_table(table)
     runs = plan(grid, results, runs_root, seeds)
     order = {run.fingerprint: i for i, run in enumerate(runs)}
     done = {row["fingerprint"] for row in rows}
@@ -185,7 +199,7 @@ def run_sweep(grid: Grid, results: Path, runs_root: Path, seeds: Iterable[int] |
     queue = list(missing)
     while queue:
         run = queue.pop(0)
-        if run.fingerprint in known and run.fingerprint in known_curves:
+        if run.fingerprint in known and run.fingerprint in known_curves and _complete(run, known[run.fingerprint]):
             outcome, curve = known[run.fingerprint], known_curves[run.fingerprint]
             how = "the same run is in another table"
         else:
@@ -199,9 +213,10 @@ def run_sweep(grid: Grid, results: Path, runs_root: Path, seeds: Iterable[int] |
             outcome, curve = _result_columns(run, result, commit), _curve_rows(run, result)
             how = f"{result.seconds:.0f} s"
         index += 1
-        rows.append(_row(run, outcome))
+        # re-read: another sweep process may have added rows since (two processes share a grid's runs)
+        rows = [r for r in read_table(table) if r["fingerprint"] != run.fingerprint] + [_row(run, outcome)]
         rows.sort(key=lambda r: order.get(r["fingerprint"], len(order)))
-        curve_rows = [r for r in curve_rows if r["fingerprint"] != run.fingerprint]
+        curve_rows = [r for r in read_table(curves) if r["fingerprint"] != run.fingerprint]
         curve_rows += [{**r, "point": run.label, "seed": run.seed} for r in curve]
         _write_table(table, rows)
         _write_table(curves, curve_rows)

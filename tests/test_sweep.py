@@ -31,7 +31,8 @@ def test_the_ci_grid_runs_end_to_end_and_a_second_call_trains_nothing(tmp_path, 
 def fake_result(config, score=None) -> FitResult:
     """A finished run's result without training: MAP@R from the config (deterministic)."""
     value = score if score is not None else 0.1 + 0.1 * config.seed + (config.lambda_s or 0) / 100
-    history = [{"epoch": 1, "train_loss": 1.0, "val_map@r": value}]
+    history = [{"epoch": 1, "train_loss": 1.0, "val_map@r": value,
+                **({column: 0.5 for column in sweep.TRAIN_COLUMNS} if config.loss == "hist" else {})}]
     return FitResult(history=history, selected_epoch=0, test_metrics={"map@r": value, "recall@1": value},
                      seconds=1.0, config=config)
 

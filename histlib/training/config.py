@@ -18,6 +18,7 @@ import numbers
 from dataclasses import dataclass, fields, replace
 from typing import Any
 
+from ..losses import HGNN_GRADIENTS, INCIDENCE_VARIANCES, PROPAGATIONS
 from ..runtime import check_device
 
 __all__ = ["TrainConfig", "RECIPES", "get_config", "parse_overrides", "SELECTIONS", "LOSSES", "HYPERGRAPHS"]
@@ -60,6 +61,11 @@ class TrainConfig:
     hgnn_hidden: int = 512
     hgnn_layers: int = 2
     hypergraph: str = "per_gpu"  # several processes: "per_gpu" or "global" (HYPERGRAPHS); one process: no effect
+    # controls of the analysis (HISTLoss options; the defaults are the paper's loss)
+    hgnn_propagation: str = "hypergraph"  # "identity": G = I, the HGNN a per-sample classifier
+    hgnn_batchnorm: bool = True  # False: the HGNN without its BatchNorm
+    incidence_variances: str = "learned"  # "unit": H from distances with every variance 1
+    hgnn_gradient: str = "full"  # "hgnn_only": L_CE trains the HGNN alone, not the embedding or distributions
     proxy_anchor_margin: float = 0.1
     proxy_anchor_alpha: float = 32.0
     ms_alpha: float = 2.0  # MultiSimilarityLoss (pytorch-metric-learning's defaults)
@@ -142,12 +148,16 @@ def _validate(config: TrainConfig) -> None:
     for name in ("alpha", "lambda_s", "weight_decay", "proxy_anchor_margin", "ms_base"):
         real(name, 0.0, strict=False)
     real("lr_gamma", 0.0, high=1.0)
-    for name in ("freeze_bn", "amp", "keep_epoch_models", "test_every_epoch"):
+    for name in ("freeze_bn", "amp", "keep_epoch_models", "test_every_epoch", "hgnn_batchnorm"):
         flag(name)
     if not isinstance(config.pretrained, (bool, str)) or config.pretrained == "":
         fail("pretrained", "True, False or the path of a weights file")
     if config.loss not in LOSSES:
         raise ValueError(f"loss must be one of {LOSSES}, got {config.loss!r}")
+    for name, choices in (("hgnn_propagation", PROPAGATIONS), ("incidence_variances", INCIDENCE_VARIANCES),
+                          ("hgnn_gradient", HGNN_GRADIENTS)):
+        if getattr(config, name) not in choices:
+            raise ValueError(f"{name} must be one of {choices}, got {getattr(config, name)!r}")
     if config.hypergraph not in HYPERGRAPHS:
         raise ValueError(f"hypergraph must be one of {HYPERGRAPHS}, got {config.hypergraph!r}")
     if config.selection not in SELECTIONS:

@@ -35,14 +35,15 @@ def build_model(config: TrainConfig, pretrained: bool | str | None = None) -> Em
 def build_criterion(config: TrainConfig, num_classes: int) -> torch.nn.Module:
     """HISTLoss, or pytorch-metric-learning's ProxyAnchorLoss or MultiSimilarityLoss, as the config says.
 
-    HISTLoss collects its two terms as pytorch-metric-learning statistics (``distribution_loss``,
-    ``hgnn_loss``: detached means of the last call), which the loop logs per step.
+    HISTLoss collects its two terms and the HGNN's statistics as pytorch-metric-learning statistics
+    (:data:`histlib.losses.STATISTICS`: detached values of the last call), which the loop logs per step.
     """
     if config.loss == "hist":
         return HISTLoss(
             num_classes, config.embedding_size, tau=config.tau, alpha=config.alpha,
             lambda_s=config.lambda_s, hgnn_hidden=config.hgnn_hidden, hgnn_layers=config.hgnn_layers,
-            collect_stats=True,
+            propagation=config.hgnn_propagation, hgnn_batchnorm=config.hgnn_batchnorm,
+            incidence_variances=config.incidence_variances, hgnn_gradient=config.hgnn_gradient, collect_stats=True,
         )
     from pytorch_metric_learning import losses
 

@@ -17,7 +17,7 @@ import csv
 from dataclasses import dataclass, field
 from pathlib import Path
 
-__all__ = ["Grid", "GRIDS", "SWEEP_BUDGET"]
+__all__ = ["Grid", "GRIDS", "SWEEP_BUDGET", "CONTROLS"]
 
 #: The sweeps' run length on the glyphs recipe, chosen so that validation MAP@R has flattened
 #: (the analysis notebook plots every run's validation curve to show it).
@@ -82,6 +82,15 @@ TUNING_POINTS = (
     {"loss": "multi_similarity", "ms_alpha": 2.0, "ms_beta": 50.0, "ms_base": 0.5, "images_per_class": 8},
 )
 
+#: The controls of the HGNN question, each a HISTLoss option (histlib.losses) set through the config.
+CONTROLS = (
+    {},  # the loss as the paper defines it
+    {"hgnn_propagation": "identity"},  # G = I: a per-sample classifier, no hypergraph
+    {"hgnn_batchnorm": False},  # the HGNN without its BatchNorm
+    {"incidence_variances": "unit"},  # H from unit variances
+    {"hgnn_gradient": "hgnn_only"},  # L_CE trains the HGNN but not the embedding
+)
+
 GRIDS: dict[str, Grid] = {grid.name: grid for grid in (
     _grid("lambda_s", "Does the hypergraph help? lambda_s = 0 is L_D alone, a proxy-style loss", "lambda_s",
           (0.0, 0.25, 1.0, 4.0)),
@@ -98,6 +107,12 @@ GRIDS: dict[str, Grid] = {grid.name: grid for grid in (
          "glyphs", TUNING_POINTS, seeds=(1,), fixed=dict(SWEEP_BUDGET)),
     Grid("head_to_head", "The best configuration of each loss, 5 seeds, evaluated once on the unseen test classes",
          "glyphs", seeds=(1, 2, 3, 4, 5), fixed=dict(SWEEP_BUDGET), derive_from="tuning"),
+    # When does the HGNN learn, and does it help retrieval? (notebook 7, section 7)
+    Grid("alpha_tau", "When does the HGNN learn? alpha x tau, with L_CE / log C and the HGNN's accuracy logged",
+         "glyphs", tuple({"alpha": a, "tau": t} for t in (4.0, 32.0) for a in (1.1, 2.0, 4.0, 16.0)),
+         fixed=dict(SWEEP_BUDGET)),
+    Grid("controls", "Where the HGNN learns (alpha 16, tau 32): which part of HIST carries the effect?",
+         "glyphs", tuple({"alpha": 16.0, **control} for control in CONTROLS), fixed=dict(SWEEP_BUDGET)),
     # The other regimes, at their recipes' own budget (4 epochs of at most 100 steps; their validation
     # curves still rise there, so these compare what each loss reaches in that budget, untuned).
     Grid("regime_typefaces", "Cars-shaped (typefaces): HIST with and without the hypergraph term vs Proxy-Anchor",

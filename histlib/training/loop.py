@@ -28,7 +28,7 @@ from tqdm.auto import tqdm
 
 from .. import distributed
 from ..evaluation import embed, retrieval_metrics
-from ..losses import HISTLoss
+from ..losses import STATISTICS, HISTLoss
 from ..runtime import epoch_seed, pick_device, seed_everything
 from .config import TrainConfig
 from .factory import build_criterion, build_model, parameter_groups
@@ -84,7 +84,8 @@ def train_one_epoch(
     """One pass over ``loader`` (at most ``max_steps`` batches).
 
     Returns ``loss`` (mean over images), ``images``, ``images_per_s`` and ``steps``: one dict per
-    step with ``loss`` and, for HIST, its two terms ``distribution_loss`` and ``hgnn_loss``.
+    step with ``loss`` and, for HIST, its two terms ``distribution_loss`` and ``hgnn_loss`` and the
+    HGNN's other :data:`~histlib.losses.STATISTICS` (``hgnn_loss_ratio``, ``hgnn_accuracy``, ...).
     ``parallel``: this rank's step of a run on K processes; losses and image counts are then the
     global batch's.
     """
@@ -106,7 +107,7 @@ def train_one_epoch(
             loss = criterion(model(batch), labels) if parallel is None else parallel.loss(batch, labels)
         logged = [loss.detach().float()]
         if hist:
-            logged += [criterion.distribution_loss.float(), criterion.hgnn_loss.float()]
+            logged += [getattr(criterion, name).float() for name in STATISTICS]
         logged = torch.stack(logged)
         if parallel is not None:
             logged = parallel.mean_over_ranks(logged)  # every rank sees the same values (and a NaN anywhere)
@@ -123,7 +124,7 @@ def train_one_epoch(
             optimizer.step()
         row = {"step": step + 1, "loss": values[0]}
         if hist:
-            row.update(distribution_loss=values[1], hgnn_loss=values[2])
+            row.update(zip(STATISTICS, values[1:]))
         steps.append(row)
         batch_images = len(labels) * (1 if parallel is None else parallel.world_size)
         total += values[0] * batch_images
@@ -246,7 +247,7 @@ def _train_epoch(session: _Session, epoch: int, progress: bool) -> dict:
     session.steps += [{"epoch": epoch + 1, **step} for step in stats["steps"]]
     row = {"epoch": epoch + 1, "warm_up": warm_up, "lr": session.optimizer.param_groups[0]["lr"],
            "train_loss": stats["loss"], "images_per_s": stats["images_per_s"]}
-    for term in ("distribution_loss", "hgnn_loss"):
+    for term in STATISTICS:  # HIST: the epoch's mean of each term and statistic, as train_<name>
         if stats["steps"] and term in stats["steps"][0]:
             row[f"train_{term}"] = sum(s[term] for s in stats["steps"]) / len(stats["steps"])
     if not warm_up:
