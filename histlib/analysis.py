@@ -7,6 +7,8 @@
   within a class, and the value a uniform G (no structure) would give.
 - :func:`term_gradients`: the gradient each loss term sends to each embedding.
 - :func:`summarize`: mean, standard deviation and count of a metric per group of sweep rows.
+- :func:`hgnn_learning_split`: sweep runs split by whether their HGNN learned, with the range of
+  their soft memberships in other classes' hyperedges (the condition for G to carry class structure).
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from . import functional as HF
 
 __all__ = [
     "draw_batch", "batch_composition", "expected_distinct_classes", "within_class_share",
-    "uniform_within_class_share", "term_gradients", "summarize", "compare_to_reference",
+    "uniform_within_class_share", "term_gradients", "summarize", "compare_to_reference", "hgnn_learning_split",
 ]
 
 
@@ -168,4 +170,32 @@ def compare_to_reference(rows: Iterable[dict], key: str, reference, metric: str)
         out.append({key: point, "mean": float(group.mean()), "std": float(group.std(ddof=1)) if len(group) > 1 else math.nan,
                     "n": len(group), "difference": float(group.mean() - base.mean()),
                     "p_value": 1.0 if point == reference else p_value})
+    return out
+
+
+def hgnn_learning_split(rows: Iterable[dict], learned_below: float = 0.5) -> dict:
+    """HIST runs (sweep rows with HIST's training statistics, each run once by ``fingerprint``) split
+    into those whose HGNN learned (``L_CE / log C`` below ``learned_below`` in the selected epoch)
+    and the rest, with the range of each group's statistics.
+
+    Returns a dict with ``learned`` and ``not_learned`` (run counts) and, per group, the (min, max)
+    of ``membership`` (mean soft membership in other classes' hyperedges), ``ratio``
+    (``L_CE / log C``) and ``accuracy`` (the HGNN's, on training batches): e.g.
+    ``split["learned"]["membership"]``. A group without runs has (nan, nan).
+
+    >>> rows = [{"fingerprint": "a", "train_hgnn_loss_ratio": 0.1, "train_other_membership": 0.2, "train_hgnn_accuracy": 0.9},
+    ...         {"fingerprint": "b", "train_hgnn_loss_ratio": 1.0, "train_other_membership": 14.0, "train_hgnn_accuracy": 0.0}]
+    >>> split = hgnn_learning_split(rows)
+    >>> split["learned"]["runs"], split["not_learned"]["membership"]
+    (1, (14.0, 14.0))
+    """
+    runs = {row["fingerprint"]: row for row in rows if row.get("train_hgnn_loss_ratio") is not None}
+    columns = {"membership": "train_other_membership", "ratio": "train_hgnn_loss_ratio",
+               "accuracy": "train_hgnn_accuracy"}
+    out = {}
+    for group, member in (("learned", True), ("not_learned", False)):
+        chosen = [r for r in runs.values() if (r["train_hgnn_loss_ratio"] < learned_below) == member]
+        out[group] = {"runs": len(chosen), **{
+            name: (min(r[column] for r in chosen), max(r[column] for r in chosen)) if chosen else (math.nan, math.nan)
+            for name, column in columns.items()}}
     return out

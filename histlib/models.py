@@ -96,7 +96,10 @@ class EmbeddingNet(nn.Module):
         return cls(trunk, channels, **kwargs)
 
     def pool(self, features: torch.Tensor) -> torch.Tensor:
-        """(B, C, h, w) feature map -> (B, C) by the chosen global pooling."""
+        """(B, C, h, w) feature map -> (B, C) by the chosen global pooling. A (B, C) input is taken
+        as already pooled (the cached features of a frozen trunk, :mod:`histlib.features`)."""
+        if features.ndim == 2:
+            return features
         if self.pooling == "avg":
             return features.mean(dim=(2, 3))
         if self.pooling == "max":
@@ -104,8 +107,9 @@ class EmbeddingNet(nn.Module):
         return F.adaptive_avg_pool2d(features, 1).flatten(1) + F.adaptive_max_pool2d(features, 1).flatten(1)
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
-        """images (B, 3, H, W) -> embeddings (B, D)."""
-        return self.norm(self.embedding(self.pool(self.trunk(images))))
+        """images (B, 3, H, W) -> embeddings (B, D); after :meth:`without_trunk`, pooled features
+        (B, channels) -> (B, D)."""
+        return self.norm(self.embedding(self.encode(images)))
 
     def train(self, mode: bool = True) -> "EmbeddingNet":
         super().train(mode)
@@ -117,6 +121,16 @@ class EmbeddingNet(nn.Module):
 
     def trunk_parameters(self) -> list[nn.Parameter]:
         return list(self.trunk.parameters())
+
+    def encode(self, images: torch.Tensor) -> torch.Tensor:
+        """images (B, 3, H, W) -> pooled trunk features (B, channels): the embedding layer's input."""
+        return self.pool(self.trunk(images))
+
+    def without_trunk(self) -> "EmbeddingNet":
+        """This network with its trunk replaced by the identity, in place: the head of the
+        frozen-trunk mode, which embeds cached pooled features (B, channels) -> (B, D)."""
+        self.trunk = nn.Identity()
+        return self
 
     def head_parameters(self) -> list[nn.Parameter]:
         """Parameters of the embedding layer (the LayerNorm has none)."""

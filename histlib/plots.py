@@ -11,6 +11,9 @@ keeps one colour in every figure (:func:`class_colours`, indexed by the class's 
 - :func:`retrieval_grid`: queries and their nearest neighbours with similarities.
 - :func:`sweep_figure`, :func:`convergence_figure`: the analysis sweeps with error bars, and
   their validation curves.
+- :func:`grid_heatmaps`: a two-way grid (e.g. alpha x tau), one heatmap per quantity.
+- :func:`membership_figure`: per run, how much the HGNN learned against the soft membership in
+  other classes' hyperedges (the condition for G to carry class structure).
 """
 
 from __future__ import annotations
@@ -28,7 +31,8 @@ from .losses import HISTTerms
 
 __all__ = [
     "class_colours", "hypergraph_figure", "sample_terms_figure", "distribution_loss_vs_tau", "training_curves",
-    "embedding_map", "hyperedge_map", "retrieval_grid", "sweep_figure", "convergence_figure", "save_figure",
+    "embedding_map", "hyperedge_map", "retrieval_grid", "sweep_figure", "convergence_figure", "grid_heatmaps",
+    "membership_figure", "save_figure",
 ]
 
 METRIC_NAMES = {"map@r": "MAP@R", "r_precision": "R-Precision", "precision_at_1": "Precision@1"}
@@ -397,6 +401,79 @@ def convergence_figure(curves: Sequence[dict], metric: str = "val_map@r", title:
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set(xlabel="epoch", ylabel=f"{metric_name(metric.split('_', 1)[1])} on validation classes (%)",
            title=title or f"validation curves of {len(runs)} runs")
+    return fig
+
+
+def grid_heatmaps(rows: Sequence[dict], row_key: str, column_key: str, panels: Sequence[dict],
+                  title: str = "") -> plt.Figure:
+    """A two-way grid's table as heatmaps side by side: the mean over seeds in each cell, written
+    in the cell as "mean +/- std".
+
+    Args:
+        rows: a sweep table's rows (one per point and seed).
+        row_key, column_key: the two swept settings (rows and columns of every heatmap).
+        panels: dicts with ``metric`` (a column), ``label`` (colour-bar label), ``vmin``, ``vmax`` (a
+            fixed colour scale), optional ``scale`` (multiplier, e.g. 100 for percent), ``cmap``
+            and ``fmt`` (the cell text's format, default ``"{:.2f}"``).
+    """
+    from .analysis import summarize
+
+    row_values = sorted({r[row_key] for r in rows})
+    column_values = sorted({r[column_key] for r in rows})
+    fig, axes = plt.subplots(1, len(panels), figsize=(4.3 * len(panels) + 0.6, 0.7 * len(row_values) + 1.9),
+                             squeeze=False, constrained_layout=True)
+    for ax, panel in zip(axes[0], panels):
+        scale, fmt = panel.get("scale", 1.0), panel.get("fmt", "{:.2f}")
+        cells = {(s[row_key], s[column_key]): s for s in summarize(rows, (row_key, column_key), panel["metric"])}
+        means = np.full((len(row_values), len(column_values)), np.nan)
+        for i, r in enumerate(row_values):
+            for j, c in enumerate(column_values):
+                if (r, c) in cells:
+                    means[i, j] = scale * cells[r, c]["mean"]
+        image = ax.imshow(means, cmap=panel.get("cmap", "viridis"), vmin=panel["vmin"], vmax=panel["vmax"],
+                          aspect="auto")
+        for (r, c), cell in cells.items():
+            i, j = row_values.index(r), column_values.index(c)
+            value = (means[i, j] - panel["vmin"]) / (panel["vmax"] - panel["vmin"])
+            std = "" if np.isnan(cell["std"]) else " +/- " + fmt.format(scale * cell["std"])
+            ax.text(j, i, fmt.format(means[i, j]) + std + f"\n(n = {cell['n']})", ha="center", va="center",
+                    fontsize=8, color="black" if value > 0.55 else "white")
+        ax.set_xticks(range(len(column_values)), [f"{v:g}" for v in column_values])
+        ax.set_yticks(range(len(row_values)), [f"{v:g}" for v in row_values])
+        ax.set(xlabel=column_key, ylabel=row_key, title=panel["label"])
+        fig.colorbar(image, ax=ax, label=panel["label"], shrink=0.9)
+    if title:
+        fig.suptitle(title)
+    return fig
+
+
+def membership_figure(rows: Sequence[dict], group_key: str = "point", title: str = "") -> plt.Figure:
+    """Each run's ``L_CE / log C`` (left) and HGNN accuracy (right) in its selected epoch against its
+    mean soft membership in the other classes' hyperedges, on a log axis; one colour per group.
+
+    Args: rows: sweep rows with ``train_hgnn_loss_ratio``, ``train_hgnn_accuracy`` and
+    ``train_other_membership`` (drawn at 1e-5 or more, for the log axis); group_key: the column that
+    names a run's group (its point).
+    """
+    import seaborn as sns
+
+    groups = list(dict.fromkeys(r[group_key] for r in rows))
+    palette = "tab10" if len(groups) <= 10 else "tab20" if len(groups) <= 20 else "husl"  # distinct hues
+    colours = dict(zip(groups, sns.color_palette(palette, len(groups))))
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.2), constrained_layout=True)
+    for ax, metric, label, chance in ((axes[0], "train_hgnn_loss_ratio", "L_CE / log C", 1.0),
+                                      (axes[1], "train_hgnn_accuracy", "HGNN accuracy on training batches", None)):
+        for group in groups:
+            points = [(max(r["train_other_membership"], 1e-5), r[metric]) for r in rows if r[group_key] == group]
+            ax.scatter(*zip(*points), color=colours[group], label=str(group), s=28, alpha=0.85)
+        ax.axvline(1.0, color="grey", ls=":", lw=1, label="other memberships = own (1)")
+        if chance is not None:
+            ax.axhline(chance, color="black", ls="--", lw=1, label="chance (uniform logits)")
+        ax.set(xscale="log", xlabel="summed membership in other hyperedges (log)", ylabel=label,
+               ylim=(0, 1.05 if chance is None else 1.15))
+    axes[1].legend(fontsize=7, loc="center left", bbox_to_anchor=(1.0, 0.5))
+    if title:
+        fig.suptitle(title)
     return fig
 
 

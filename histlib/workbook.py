@@ -14,13 +14,16 @@ project folder; default: the checkout this package sits in, else the working dir
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 import os
 import warnings
 from pathlib import Path
 
-from .training import FitResult, TrainConfig, get_config, parse_overrides
+from .losses import STATISTICS
+from .training import FitResult, RunFolder, TrainConfig, get_config, parse_overrides
+from .training import loop as _loop
 from .training import load_or_train as _load_or_train
 
 __all__ = [
@@ -92,8 +95,22 @@ def notebook_config(benchmark: str, profile: str, overrides: str | dict = "", **
 def load_or_train(config: TrainConfig, progress: bool = False) -> FitResult:
     """The finished run of ``config`` if its folder holds one, its interrupted run resumed, or a
     new run. The notebooks' run folders are a cache: a folder holding another config's run (an
-    older version of the recipe) is trained anew."""
+    older version of the recipe), or a HIST run from before its training statistics were logged
+    (:data:`histlib.losses.STATISTICS`), is trained anew."""
+    folder = RunFolder(config.output_dir)
+    if config.loss == "hist" and folder.status() == "finished" and folder.holds_run_of(config) \
+            and not _has_statistics(folder):
+        return _loop.fit(config, progress=progress, overwrite=True)
     return _load_or_train(config, progress=progress, replace=True)
+
+
+def _has_statistics(folder: RunFolder) -> bool:
+    """Whether a finished run's history logs every HIST statistic (runs of older versions do not)."""
+    try:
+        history = json.loads(folder.file("history.json").read_text())["epochs"]
+        return all(f"train_{name}" in row for row in history for name in STATISTICS)
+    except (OSError, ValueError, KeyError, TypeError):
+        return True  # unreadable: load_or_train reports or replaces the damaged run
 
 
 def check_trained(metrics: dict, bands: dict, untrained: dict | None = None, gains: dict | None = None) -> str:

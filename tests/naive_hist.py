@@ -46,12 +46,12 @@ def batch_norm(z, weight, bias, eps=1e-5):
     return (z - mean) / torch.sqrt(var + eps) * weight + bias
 
 
-def hgnn(m, G, params, layers=2):
+def hgnn(m, G, params, layers=2, batchnorm=True):
     x = m
     for index in range(1, layers + 1):
         x = G @ (x @ params[f"hgnn.theta{index}.weight"].t() + params[f"hgnn.theta{index}.bias"])
         if index < layers:
-            z = batch_norm(x, params[f"hgnn.bn{index}.weight"], params[f"hgnn.bn{index}.bias"])
+            z = batch_norm(x, params[f"hgnn.bn{index}.weight"], params[f"hgnn.bn{index}.bias"]) if batchnorm else x
             x = torch.where(z > 0, z, 0.1 * z)
     return x
 
@@ -62,13 +62,22 @@ def nll_of_softmax(logits, labels):
     return -torch.log(probs[torch.arange(len(labels)), labels]).mean()
 
 
-def hist_loss(embeddings, labels, params, tau, alpha, lambda_s, layers=2):
-    """Returns (total, L_D, L_CE) for the given parameter dict (state_dict keys)."""
+def hist_loss(embeddings, labels, params, tau, alpha, lambda_s, layers=2, *, propagation_kind="hypergraph",
+              batchnorm=True, incidence_variances="learned", hgnn_gradient="full"):
+    """Returns (total, L_D, L_CE) for the given parameter dict (state_dict keys).
+
+    The keyword options are the analysis controls, written as their definitions say: G = I; no
+    BatchNorm; H from unit variances; L_CE fed detached embeddings and class distributions."""
     d = distances(embeddings, params["means"], params["log_vars"])
     l_d = nll_of_softmax(-tau * d, labels)
-    H, _ = incidence(d, labels, alpha)
-    G = propagation(H)
-    l_ce = nll_of_softmax(hgnn(embeddings, G, params, layers), labels)
+    m, means, log_vars = embeddings, params["means"], params["log_vars"]
+    if hgnn_gradient == "hgnn_only":
+        m, means, log_vars = m.detach(), means.detach(), log_vars.detach()
+    if incidence_variances == "unit":
+        log_vars = torch.zeros_like(log_vars)
+    H, _ = incidence(distances(m, means, log_vars), labels, alpha)
+    G = torch.eye(len(labels), dtype=H.dtype) if propagation_kind == "identity" else propagation(H)
+    l_ce = nll_of_softmax(hgnn(m, G, params, layers, batchnorm), labels)
     return l_d + lambda_s * l_ce, l_d, l_ce
 
 

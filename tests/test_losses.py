@@ -8,6 +8,7 @@ from pytorch_metric_learning.reducers import SumReducer
 from torch.func import functional_call
 
 from histlib import HISTLoss
+from histlib.losses import STATISTICS, term_statistics
 
 from . import naive_hist
 
@@ -154,15 +155,18 @@ def test_tiny_case_worked_out_by_hand():
     ids=["general", "two-classes", "C2-one-present", "one-class-batch", "absent-classes"],
 )
 def test_matches_naive_implementation_values_and_gradients(c, classes):
-    loss = make_loss(c=c)
-    x, y = make_batch(c=c, classes=classes)
-    x.requires_grad_()
+    assert_matches_naive(make_loss(c=c), *make_batch(c=c, classes=classes))
+
+
+def assert_matches_naive(loss, x, y, **naive_options):
+    """``loss`` and :func:`naive_hist.hist_loss` agree on both terms, the total and every gradient."""
+    x = x.detach().clone().requires_grad_()
     t = loss.compute_terms(x, y)
     t.loss.backward()
 
     params = {k: v.detach().clone().requires_grad_(v.is_floating_point()) for k, v in params_of(loss).items()}
     x_naive = x.detach().clone().requires_grad_()
-    total, l_d, l_ce = naive_hist.hist_loss(x_naive, y, params, loss.tau, loss.alpha, loss.lambda_s)
+    total, l_d, l_ce = naive_hist.hist_loss(x_naive, y, params, loss.tau, loss.alpha, loss.lambda_s, **naive_options)
     total.backward()
 
     torch.testing.assert_close(t.distribution_loss, l_d)
@@ -392,3 +396,119 @@ def test_non_finite_settings_are_refused():
     for name in ("tau", "alpha", "lambda_s"):
         with pytest.raises(ValueError, match=f"{name} must be a finite number"):
             HISTLoss(3, 8, **{name: float("inf")})
+
+
+# -- the controls of the analysis (options of the loss) ---------------------------------------
+
+CONTROLS = [
+    ({"propagation": "identity"}, {"propagation_kind": "identity"}),
+    ({"hgnn_batchnorm": False}, {"batchnorm": False}),
+    ({"incidence_variances": "unit"}, {"incidence_variances": "unit"}),
+    ({"hgnn_gradient": "hgnn_only"}, {"hgnn_gradient": "hgnn_only"}),
+]
+
+
+@pytest.mark.parametrize("option, naive_option", CONTROLS, ids=[next(iter(o)) for o, _ in CONTROLS])
+def test_each_control_matches_its_naive_definition_values_and_gradients(option, naive_option):
+    assert_matches_naive(make_loss(alpha=0.7, **option), *make_batch(), **naive_option)
+
+
+def test_each_control_changes_the_hgnn_term_and_leaves_the_distribution_term_alone():
+    x, y = make_batch()
+    paper = make_loss(alpha=0.7).compute_terms(x, y)
+    for option, _ in CONTROLS:
+        t = make_loss(alpha=0.7, **option).compute_terms(x, y)
+        torch.testing.assert_close(t.distribution_loss, paper.distribution_loss)
+        if "hgnn_gradient" not in option:  # that one changes gradients only
+            assert not torch.allclose(t.hgnn_loss, paper.hgnn_loss), option
+
+
+def test_identity_propagation_is_a_per_sample_classifier():
+    loss = make_loss(propagation="identity")
+    x, y = make_batch()
+    t = loss.compute_terms(x, y)
+    torch.testing.assert_close(t.propagation, torch.eye(len(y), dtype=x.dtype))
+    # the incidence is still computed (for inspection), but nothing the HGNN sees depends on it
+    moved = make_loss(propagation="identity", alpha=50.0).compute_terms(x, y)
+    torch.testing.assert_close(moved.logits, t.logits)
+
+
+def test_without_batchnorm_the_hgnn_has_no_bn_layers():
+    loss = make_loss(hgnn_batchnorm=False, layers=3)
+    keys = set(loss.state_dict())
+    assert not any(".bn" in k for k in keys)
+    assert {"hgnn.theta1.weight", "hgnn.theta2.weight", "hgnn.theta3.weight"} <= keys
+
+
+def test_unit_variances_build_h_without_the_learned_variances():
+    x, y = make_batch()
+    loss = make_loss(incidence_variances="unit")
+    before = loss.compute_terms(x, y)
+    with torch.no_grad():
+        loss.log_vars.add_(1.0)  # other variances: L_D changes, H does not
+    after = loss.compute_terms(x, y)
+    torch.testing.assert_close(after.incidence, before.incidence)
+    assert not torch.allclose(after.distribution_loss, before.distribution_loss)
+
+
+def test_hgnn_only_gradient_reaches_the_hgnn_and_nothing_else():
+    loss = make_loss(hgnn_gradient="hgnn_only")
+    x, y = make_batch()
+    x.requires_grad_()
+    terms = loss.compute_terms(x, y)
+    inputs = [x, loss.means, loss.log_vars, *loss.hgnn.parameters()]
+    grads = torch.autograd.grad(terms.hgnn_loss, inputs, allow_unused=True)
+    for name, g in zip(["embeddings", "means", "log_vars"], grads[:3]):
+        assert g is None or torch.count_nonzero(g) == 0, name
+    assert all(g is not None and torch.count_nonzero(g) > 0 for g in grads[3:])
+    # the paper's loss sends L_CE's gradient to the embeddings
+    full = make_loss().compute_terms(x, y)
+    assert torch.count_nonzero(torch.autograd.grad(full.hgnn_loss, x)[0]) > 0
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"propagation": "clique"}, "propagation"),
+    ({"incidence_variances": "fixed"}, "incidence_variances"),
+    ({"hgnn_gradient": "none"}, "hgnn_gradient"),
+    ({"hgnn_batchnorm": 1}, "hgnn_batchnorm"),
+])
+def test_bad_control_options_are_value_errors(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        HISTLoss(3, 4, **kwargs)
+
+
+def test_term_statistics_match_independent_computations():
+    loss = make_loss(c=4)
+    x, y = make_batch(c=4)
+    t = loss.compute_terms(x, y)
+    stats = term_statistics(t, y)
+    assert list(stats) == list(STATISTICS)
+    torch.testing.assert_close(stats["hgnn_loss_ratio"], t.hgnn_loss / math.log(4))
+    accuracy = sum(int(t.logits[i].argmax()) == int(y[i]) for i in range(len(y))) / len(y)
+    assert float(stats["hgnn_accuracy"]) == pytest.approx(accuracy)
+    G, same = t.propagation.detach().numpy(), (y[:, None] == y[None, :]).numpy()
+    assert float(stats["within_class_share"]) == pytest.approx(G[same].sum() / G.sum())
+    counts = np.bincount(y.numpy())
+    assert float(stats["uniform_within_class_share"]) == pytest.approx((counts ** 2).sum() / len(y) ** 2)
+    H, classes = t.incidence.detach().numpy(), t.hyperedge_classes.tolist()
+    others = [sum(H[i, e] for e, c in enumerate(classes) if c != int(y[i])) for i in range(len(y))]
+    assert float(stats["other_membership"]) == pytest.approx(np.mean(others))
+
+
+def test_collect_stats_records_every_statistic_of_the_last_call():
+    loss = make_loss(collect_stats=True)
+    x, y = make_batch()
+    loss(x, y)
+    expected = term_statistics(loss.compute_terms(x, y), y)
+    for name in STATISTICS:
+        torch.testing.assert_close(getattr(loss, name), expected[name], msg=name)
+
+
+def test_hard_membership_makes_g_block_diagonal_and_soft_membership_makes_it_uniform():
+    x, y = make_batch()
+    hard = term_statistics(make_loss(alpha=1e4).compute_terms(x, y), y)
+    flat = term_statistics(make_loss(alpha=0.0).compute_terms(x, y), y)
+    assert float(hard["within_class_share"]) == pytest.approx(1.0, abs=1e-6)
+    assert float(hard["other_membership"]) == pytest.approx(0.0, abs=1e-6)
+    assert float(flat["within_class_share"]) == pytest.approx(float(flat["uniform_within_class_share"]))
+    assert float(flat["other_membership"]) == pytest.approx(len(torch.unique(y)) - 1)

@@ -9,8 +9,9 @@ import torch  # noqa: E402
 from histlib import HISTLoss  # noqa: E402
 from histlib.analysis import term_gradients  # noqa: E402
 from histlib.plots import (  # noqa: E402
-    class_colours, convergence_figure, distribution_loss_vs_tau, embedding_map, hyperedge_map, hypergraph_figure,
-    retrieval_grid, sample_terms_figure, save_figure, sweep_figure, training_curves,
+    class_colours, convergence_figure, distribution_loss_vs_tau, embedding_map, grid_heatmaps, hyperedge_map,
+    hypergraph_figure, membership_figure, retrieval_grid, sample_terms_figure, save_figure, sweep_figure,
+    training_curves,
 )
 
 
@@ -106,3 +107,25 @@ def test_sweep_and_convergence_figures_show_mean_std_and_every_seed():
     assert len(fig.axes[0].collections) >= 2  # the seeds as dots
     curves = [{"fingerprint": f, "epoch": e, "val_map@r": 0.1 * e} for f in "xy" for e in (1, 2, 3)]
     assert len(convergence_figure(curves).axes[0].lines) == 2
+
+
+def test_grid_heatmaps_put_each_cells_seed_mean_on_a_fixed_scale_with_a_colour_bar():
+    rows = [{"alpha": a, "tau": t, "m": v} for a, t, v in
+            ((1.0, 4.0, 0.2), (1.0, 4.0, 0.4), (2.0, 4.0, 0.9), (1.0, 32.0, 0.5), (2.0, 32.0, 0.6))]
+    fig = grid_heatmaps(rows, "tau", "alpha", [{"metric": "m", "label": "m (%)", "vmin": 0, "vmax": 100, "scale": 100}])
+    image = fig.axes[0].images[0]
+    np.testing.assert_allclose(image.get_array(), [[30.0, 90.0], [50.0, 60.0]])  # rows tau 4, 32; columns alpha 1, 2
+    assert image.get_clim() == (0, 100) and len(fig.axes) == 2  # the heatmap and its colour bar
+    texts = [t.get_text() for t in fig.axes[0].texts]
+    assert "30.00 +/- 14.14\n(n = 2)" in texts and "90.00\n(n = 1)" in texts
+    assert fig.axes[0].get_xlabel() == "alpha" and fig.axes[0].get_ylabel() == "tau"
+
+
+def test_membership_figure_plots_every_run_on_a_log_axis_with_the_threshold():
+    rows = [{"point": p, "train_hgnn_loss_ratio": r, "train_hgnn_accuracy": a, "train_other_membership": m}
+            for p, r, a, m in (("x", 1.0, 0.0, 14.0), ("x", 0.99, 0.01, 12.0), ("y", 0.1, 0.9, 0.05))]
+    fig = membership_figure(rows)
+    left = fig.axes[0]
+    assert left.get_xscale() == "log" and len(left.collections) == 2  # one colour per point
+    np.testing.assert_allclose(left.collections[1].get_offsets(), [[0.05, 0.1]])
+    assert any(list(line.get_xdata()) == [1.0, 1.0] for line in left.lines)  # the threshold line

@@ -43,3 +43,34 @@ def test_readme_commands_use_the_projects_interpreter():
     blocks = re.findall(r"```(?:bash|sh)\n(.*?)```", readme, re.S)
     bare = [line for block in blocks for line in block.splitlines() if re.match(r"\s*python3?\s", line)]
     assert not bare
+
+
+def test_readme_sentences_on_the_hgnn_follow_from_the_committed_tables():
+    """The README's mechanism findings quote results/: recomputed here, so a re-run that contradicts
+    them fails CI (notebook 7's check cells do the same for the notebook's text)."""
+    from histlib.analysis import compare_to_reference, hgnn_learning_split, summarize
+    from histlib.sweep import read_table
+
+    readme = (ROOT / "README.md").read_text()
+    table = lambda name: read_table(ROOT / "results" / f"{name}.csv")  # noqa: E731
+    recipe = [r for r in table("lambda_s") if r["lambda_s"] > 0]
+    assert all(r["train_hgnn_loss_ratio"] > 0.98 for r in recipe)
+    accuracy = summarize(table("lambda_s"), "lambda_s", "train_hgnn_accuracy")
+    assert f"classifies {100 * next(s['mean'] for s in accuracy if s['lambda_s'] == 1.0):.1f} %" in readme
+    split = hgnn_learning_split(table("alpha_tau") + table("alpha") + table("tau"))
+    assert split["learned"]["membership"][1] < 1 < split["not_learned"]["membership"][0]
+    assert split["learned"]["ratio"][1] <= 0.18 and split["learned"]["accuracy"][0] > 0.9
+    assert "`L_CE` at most 0.18 log C, over 90 % of training samples" in readme
+    ratio = {(s["tau"], s["alpha"]): s["mean"] for s in summarize(table("alpha_tau"), ("tau", "alpha"),
+                                                                  "train_hgnn_loss_ratio")}
+    assert ratio[32.0, 2.0] > 0.5 > ratio[32.0, 4.0] and ratio[4.0, 1.1] > 0.5 > ratio[4.0, 2.0]
+    assert "alpha >= 4 at tau 32, alpha >= 2 at tau 4" in readme
+    controls = table("controls")
+    for tau, setting in ((32, "alpha=16.0 tau=32.0"), (4, "alpha=2.0 tau=4.0")):
+        rows = [r for r in controls if r["point"].startswith(setting)]
+        by_point = {r["point"]: r for r in compare_to_reference(rows, "point", f"{setting} lambda_s=0.0", "test_map@r")}
+        gain = by_point[setting]
+        assert f"{100 * gain['difference']:+.1f} at tau {tau} (p = {gain['p_value']:.2f})" in readme
+        versus_hist = {r["point"]: r for r in compare_to_reference(rows, "point", setting, "test_map@r")}
+        identity = versus_hist[f"{setting} hgnn_propagation=identity"]
+        assert identity["difference"] > 0 and f"{100 * identity['difference']:+.1f}" in readme

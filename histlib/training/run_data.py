@@ -9,11 +9,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
+import torch
 from torch.utils.data import Dataset
 
 from .config import TrainConfig
 
-__all__ = ["RunData", "build_run_data", "labels_of"]
+__all__ = ["RunData", "build_run_data", "frozen_features", "labels_of"]
 
 
 def labels_of(dataset: Dataset) -> list[int]:
@@ -72,12 +74,17 @@ def build_run_data(config: TrainConfig) -> RunData:
     for every seed: the cap defines the data, it is not a run's randomness), as SOP-shaped runs need.
     """
     from ..data import cap_images_per_class, load_dataset, split_classes, transform_for
+    from ..data.transforms import RENDERED
 
     def transform(train: bool):
-        return transform_for(config.dataset, train, size=config.image_size, channels=3)
+        # frozen trunk: every split through the evaluation transform (its features are computed once)
+        return transform_for(config.dataset, train and not config.frozen_trunk, size=config.image_size, channels=3,
+                             imagenet=bool(config.pretrained))
 
-    train = load_dataset(config.dataset, config.data_root, "train", transform=transform(True))
-    test = load_dataset(config.dataset, config.data_root, "test", transform=transform(False))
+    # the rendered stand-ins are drawn at the run's image size (not drawn at 32 px and upsampled)
+    options = {"size": config.image_size} if config.dataset in RENDERED else {}
+    train = load_dataset(config.dataset, config.data_root, "train", transform=transform(True), **options)
+    test = load_dataset(config.dataset, config.data_root, "test", transform=transform(False), **options)
     if config.max_images_per_class is not None:
         train = cap_images_per_class(train, config.max_images_per_class, seed=0)
         test = cap_images_per_class(test, config.max_images_per_class, seed=0)
@@ -85,4 +92,41 @@ def build_run_data(config: TrainConfig) -> RunData:
     if config.selection == "val":
         val, train = split_classes(train, config.val_fraction, seed=config.seed)
         val = val.with_transform(transform(False))
-    return RunData(train=train, test=test, val=val)
+    data = RunData(train=train, test=test, val=val)
+    return frozen_features(data, config) if config.frozen_trunk else data
+
+
+def frozen_features(data: RunData, config: TrainConfig, progress: bool = False) -> RunData:
+    """``data`` as the frozen-trunk mode trains on it: each split's pooled trunk features, read from
+    the cache under ``config.data_root/features`` or extracted once (:mod:`histlib.features`).
+
+    The training classes' features are cached once for all seeds (the seeded validation split
+    only chooses rows of them), the test split's once."""
+    from ..data.splits import ClassSubset
+    from ..features import FeatureDataset, cache_path, cached_features, extract_features, feature_key
+    from ..runtime import pick_device
+    from .factory import build_encoder
+
+    encoder = None
+
+    def features_of(dataset):
+        nonlocal encoder
+        # training and validation classes are rows of one cached set (the same for every seed)
+        source = dataset.dataset if isinstance(dataset, ClassSubset) else dataset
+        key = feature_key(source, config.backbone, config.pretrained, config.image_size, "avg+max", config.seed)
+
+        def extract():
+            nonlocal encoder
+            encoder = encoder or build_encoder(config).to(pick_device(config.device))
+            return extract_features(encoder.encode, source, config.eval_batch_size, pick_device(config.device),
+                                    config.num_workers, progress)
+
+        features = cached_features(cache_path(config.data_root, key), key, source.labels, extract)
+        rows = dataset.indices if source is not dataset else None
+        chosen = features if rows is None else features[torch.as_tensor(np.asarray(rows), dtype=torch.long)]
+        labels = np.asarray(dataset.labels, dtype=np.int64)
+        classes = getattr(dataset, "classes", None) or [str(c) for c in range(int(labels.max(initial=-1)) + 1)]
+        return FeatureDataset(chosen, labels, classes, getattr(dataset, "name", ""), getattr(dataset, "split", ""))
+
+    return RunData(train=features_of(data.train), test=features_of(data.test),
+                   val=None if data.val is None else features_of(data.val))

@@ -61,7 +61,7 @@ _PATH_FIELDS = ("data_root",)
 # Fields added after FORMAT_VERSION 1, left out of the identity at their default value: runs written
 # before they existed (whose manifests lack them) keep their identity and fingerprint.
 _LATER_FIELDS = {"hypergraph": "per_gpu", "hgnn_propagation": "hypergraph", "hgnn_batchnorm": True,
-                 "incidence_variances": "learned", "hgnn_gradient": "full"}
+                 "incidence_variances": "learned", "hgnn_gradient": "full", "frozen_trunk": False}
 
 
 class RunFolderError(ValueError):

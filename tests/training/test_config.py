@@ -58,3 +58,22 @@ def test_parse_overrides_reads_types():
         parse_overrides(["epoch=3"])
     with pytest.raises(ValueError, match="not KEY=VALUE"):
         parse_overrides(["epochs"])
+
+
+def test_the_controls_default_to_the_paper_and_leave_existing_run_identities_alone():
+    from histlib.training import config_fingerprint
+    from histlib.training.runs import config_identity
+
+    config = get_config("glyphs")
+    assert (config.hgnn_propagation, config.hgnn_batchnorm, config.incidence_variances, config.hgnn_gradient) == (
+        "hypergraph", True, "learned", "full")
+    identity = config_identity(config)
+    assert not {"hgnn_propagation", "hgnn_batchnorm", "incidence_variances", "hgnn_gradient"} & set(identity)
+    assert config_fingerprint(get_config("glyphs", hgnn_batchnorm=False)) != config_fingerprint(config)
+
+
+@pytest.mark.parametrize("key, value", [("hgnn_propagation", "clique"), ("incidence_variances", 1.0),
+                                        ("hgnn_gradient", "none"), ("hgnn_batchnorm", "yes")])
+def test_bad_control_settings_name_the_field(key, value):
+    with pytest.raises(ValueError, match=key):
+        get_config("glyphs", **{key: value})

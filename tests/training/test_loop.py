@@ -1,5 +1,7 @@
 import csv
 import json
+import math
+from dataclasses import replace
 
 import pytest
 import torch
@@ -127,3 +129,36 @@ def test_clear_errors_for_bad_data(tmp_path):
         fit(small_config(tmp_path), data, progress=False)
     with pytest.raises(ValueError, match="held-out training classes"):
         fit(small_config(tmp_path), RunData(train=blob_data().train, test=blob_data().test), progress=False)
+
+
+def test_each_epoch_records_the_mean_of_every_hist_statistic_over_its_steps(tmp_path):
+    from histlib.losses import STATISTICS
+
+    result = fit(small_config(tmp_path, epochs=2), blob_data(), progress=False)
+    for epoch, row in enumerate(result.history, start=1):
+        steps = [s for s in result.steps if s["epoch"] == epoch]
+        for name in STATISTICS:
+            assert row[f"train_{name}"] == pytest.approx(sum(s[name] for s in steps) / len(steps)), name
+        assert 0.0 <= row["train_hgnn_accuracy"] <= 1.0 and 0.0 < row["train_within_class_share"] <= 1.0
+        log_c = math.log(result.criterion.num_classes)
+        assert row["train_hgnn_loss_ratio"] == pytest.approx(row["train_hgnn_loss"] / log_c)
+    rows = list(csv.DictReader(open(tmp_path / "run" / "metrics.csv")))
+    assert {f"train_{name}" for name in STATISTICS} <= set(rows[0])
+
+
+@pytest.mark.parametrize("control", [{"hgnn_propagation": "identity"}, {"hgnn_batchnorm": False},
+                                     {"incidence_variances": "unit"}, {"hgnn_gradient": "hgnn_only"}])
+def test_a_control_is_a_config_field_that_reaches_the_loss_and_the_run_identity(tmp_path, control):
+    from histlib.training import build_criterion, config_fingerprint
+
+    config = small_config(tmp_path, **control)
+    criterion = build_criterion(config, num_classes=5)
+    name, value = next(iter(control.items()))
+    attribute = {"hgnn_propagation": "propagation", "hgnn_batchnorm": None}.get(name, name)
+    if attribute is None:
+        assert criterion.hgnn.batchnorm is value
+    else:
+        assert getattr(criterion, attribute) == value
+    assert config_fingerprint(config) != config_fingerprint(small_config(tmp_path))
+    result = fit(replace(config, epochs=1), blob_data(), progress=False)
+    assert math.isfinite(result.history[0]["train_hgnn_loss"])
