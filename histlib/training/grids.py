@@ -101,7 +101,7 @@ CONTROLS = (
 FROZEN_STAND_INS = ("glyphs", "typefaces", "kanji")
 FROZEN_LOSSES = ({"loss": "hist"}, {"loss": "hist", "lambda_s": 0.0}, {"loss": "proxy_anchor"},
                  {"loss": "multi_similarity", "images_per_class": 4})
-FROZEN_CURVE_EPOCHS = 60
+FROZEN_CURVE_EPOCHS = 40
 
 GRIDS: dict[str, Grid] = {grid.name: grid for grid in (
     _grid("lambda_s", "Does the hypergraph help? lambda_s = 0 is L_D alone, a proxy-style loss", "lambda_s",
