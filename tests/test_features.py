@@ -233,3 +233,32 @@ def test_validation_and_training_classes_are_rows_of_one_cached_set(tmp_path, mo
     assert len(calls) == 4
     build_run_data(config)
     assert len(calls) == 4
+
+
+@pytest.mark.parametrize("benchmark", ["cub", "cars"])
+def test_the_full_profiles_frozen_recipes_train_on_the_published_layouts(tmp_path, benchmark):
+    """The real loaders on the published layouts (random-pixel fixtures), the *_frozen recipe shrunk
+    (a random ResNet-50 at 32 px, one epoch): features extracted once, a run trains and evaluates.
+    (SOP takes the same path; its fixture's 22,634 images would only add minutes.)"""
+    from PIL import Image
+
+    from .data.fixtures import make_cars_official, make_cub
+
+    if benchmark == "cub":
+        make_cub(tmp_path, {c: ["RGB", "RGB"] for c in range(1, 201)}, resource_fork=False)
+    else:
+        make_cars_official(tmp_path, {c: 2 for c in range(1, 197)})
+    rng = np.random.default_rng(0)
+    for path in sorted(tmp_path.rglob("*.jpg")):
+        with Image.open(path) as image:
+            size = image.size
+        Image.fromarray(rng.integers(0, 256, (size[1], size[0], 3), dtype=np.uint8)).save(path)
+    config = get_config(f"{benchmark}_frozen", data_root=str(tmp_path), output_dir=str(tmp_path / "run"),
+                        pretrained=False, image_size=32, epochs=1, batch_size=8, num_workers=0, eval_batch_size=512,
+                        max_steps_per_epoch=2, test_every_epoch=False)
+    assert config.frozen_trunk and config.backbone == "resnet50"
+    data = build_run_data(config)
+    assert isinstance(data.train, FeatureDataset) and data.train.features.shape[1] == 2048
+    assert len(list((tmp_path / "features").glob("*.pt"))) == 2  # training classes and test classes
+    result = fit(config, data, progress=False)
+    assert 0.0 <= result.test_metrics["map@r"] <= 1.0 and result.history[0]["train_hgnn_loss"] > 0

@@ -137,20 +137,21 @@ GRIDS: dict[str, Grid] = {grid.name: grid for grid in (
          fixed={"test_every_epoch": False}),
     # The frozen-trunk regime (histlib.features; notebook 7, section 8): pretrained EfficientNet-Lite0
     # features, the 512-d head, the loss and the HGNN; seconds per run, so every comparison converges.
+    # (curves: glyphs and kanji; typefaces' 40-epoch runs cost ~5 min each on 2 cores, its own runs' curves show it)
     *(Grid(f"frozen_curves_{stand_in}", f"Frozen trunk, {stand_in}: how many epochs until validation MAP@R "
            "flattens? (one seed per loss, long runs)", f"{stand_in}_frozen", FROZEN_LOSSES[::2] + FROZEN_LOSSES[3:],
            seeds=(1,), fixed={"test_every_epoch": False, "epochs": FROZEN_CURVE_EPOCHS})
-      for stand_in in FROZEN_STAND_INS),
+      for stand_in in ("glyphs", "kanji")),
     *(Grid(f"frozen_{stand_in}", f"Frozen trunk, {stand_in}: HIST, HIST without L_CE, Proxy-Anchor and "
-           "Multi-Similarity at their defaults", f"{stand_in}_frozen", FROZEN_LOSSES, seeds=(1, 2, 3, 4, 5),
+           "Multi-Similarity at their defaults", f"{stand_in}_frozen", FROZEN_LOSSES, seeds=seeds,
            fixed={"test_every_epoch": False})
-      for stand_in in FROZEN_STAND_INS),
+      for stand_in, seeds in (("glyphs", (1, 2, 3, 4, 5)), ("kanji", (1, 2, 3, 4, 5)), ("typefaces", (1, 2, 3)))),
     Grid("frozen_lambda_s", "Frozen trunk, glyphs: does the hypergraph term help? (lambda_s)", "glyphs_frozen",
-         tuple({"lambda_s": v} for v in (0.0, 0.25, 1.0, 4.0)), fixed={"test_every_epoch": False}),
+         tuple({"lambda_s": v} for v in (0.0, 1.0, 4.0)), fixed={"test_every_epoch": False}),
     Grid("frozen_alpha", "Frozen trunk, glyphs: soft membership (alpha)", "glyphs_frozen",
-         tuple({"alpha": v} for v in (0.0, 0.3, 1.1, 4.0, 16.0)), fixed={"test_every_epoch": False}),
+         tuple({"alpha": v} for v in (0.0, 1.1, 4.0, 16.0)), fixed={"test_every_epoch": False}),
     Grid("frozen_tau", "Frozen trunk, glyphs: temperature of L_D (tau)", "glyphs_frozen",
-         tuple({"tau": v} for v in (4.0, 8.0, 16.0, 32.0, 64.0)), fixed={"test_every_epoch": False}),
+         tuple({"tau": v} for v in (4.0, 16.0, 32.0, 64.0)), fixed={"test_every_epoch": False}),
     Grid("frozen_alpha_tau", "Frozen trunk, glyphs: when does the HGNN learn? alpha x tau", "glyphs_frozen",
          tuple({"alpha": a, "tau": t} for t in (4.0, 32.0) for a in (1.1, 2.0, 4.0, 16.0)),
          fixed={"test_every_epoch": False}),
