@@ -166,10 +166,15 @@ def _known_outcomes(results: Path) -> tuple[dict[str, dict], dict[str, list[dict
                 curves.setdefault(row["fingerprint"], []).append(row)
             continue
         for row in rows:
-            if "fingerprint" in row and "grid" in row:
-                start = list(row).index("seed") + 1
-                outcomes.setdefault(row["fingerprint"], dict(list(row.items())[start:]))
+            if "fingerprint" in row and "grid" in row:  # the outcome columns only, never a grid's settings
+                outcomes.setdefault(row["fingerprint"], {k: v for k, v in row.items() if _is_outcome(k)})
     return outcomes, curves
+
+
+def _is_outcome(column: str) -> bool:
+    """Whether a table column describes a run's outcome (what ``_result_columns`` writes)."""
+    return column.startswith(("test_", "val_", "train_")) or column in (
+        "selected_epoch", "epochs", "seconds", "fingerprint", "commit", "machine")
 
 
 def _complete(run: SweepRun, outcome: dict) -> bool:

@@ -141,3 +141,14 @@ def test_a_hist_row_without_the_training_statistics_is_trained_again(tmp_path):
     sweep.run_sweep(new, tmp_path, tmp_path / "runs", train=lambda c: (calls.append(c), fake_result(c))[1],
                     report=lambda _: None)
     assert len(calls) == 1 and sweep.read_table(tmp_path / "new.csv")[0]["train_hgnn_loss_ratio"] == 0.5
+
+
+def test_a_row_taken_from_another_table_keeps_this_grids_settings(tmp_path):
+    """Another table's columns may hold None for a setting this grid varies (its points did not set
+    it): the reused row must keep this grid's value."""
+    first = Grid("first", "q", "glyphs", ({"loss": "hist"}, {"lambda_s": 0.0}), seeds=(1,), fixed={"epochs": 1})
+    second = Grid("second", "q", "glyphs", ({"lambda_s": 1.0},), seeds=(1,), fixed={"epochs": 1})  # = loss=hist
+    sweep.run_sweep(first, tmp_path, tmp_path / "runs", train=fake_result, report=lambda _: None)
+    sweep.run_sweep(second, tmp_path, tmp_path / "runs", train=lambda c: pytest.fail("retrained"), report=lambda _: None)
+    (row,) = sweep.read_table(tmp_path / "second.csv")
+    assert row["lambda_s"] == 1.0 and row["point"] == "lambda_s=1.0" and "loss" not in row
