@@ -63,10 +63,18 @@ def train_loader(dataset: Dataset, config: TrainConfig, epoch: int, *, rank: int
                            rank=rank, world_size=world_size)
     return DataLoader(
         dataset, batch_size=config.batch_size // world_size, sampler=sampler, drop_last=True,
-        num_workers=config.num_workers,
+        num_workers=_workers(dataset, config),
         generator=torch.Generator().manual_seed(seed if world_size == 1 else rank_seed(seed, rank)),
         pin_memory=torch.cuda.is_available(),
     )
+
+
+def _workers(dataset: Dataset, config: TrainConfig) -> int:
+    """DataLoader workers: the config's for images; none for cached features (already in memory,
+    ``num_workers`` then only speeds up their one-time extraction)."""
+    from ..features import FeatureDataset
+
+    return 0 if isinstance(dataset, FeatureDataset) else config.num_workers
 
 
 def train_one_epoch(
@@ -147,7 +155,7 @@ def evaluate(model, dataset, config: TrainConfig, device=None, progress=True, *,
     """
     run_embed = distributed.embed_sharded if sharded else embed
     embeddings, labels = run_embed(model, dataset, batch_size=config.eval_batch_size, device=pick_device(device),
-                                   num_workers=config.num_workers, progress=progress)
+                                   num_workers=_workers(dataset, config), progress=progress)
     return retrieval_metrics(embeddings, labels, ks=config.eval_ks)
 
 
