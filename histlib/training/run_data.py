@@ -100,8 +100,9 @@ def frozen_features(data: RunData, config: TrainConfig, progress: bool = False) 
     """``data`` as the frozen-trunk mode trains on it: each split's pooled trunk features, read from
     the cache under ``config.data_root/features`` or extracted once (:mod:`histlib.features`).
 
-    The training classes' features are cached once for all seeds (the seeded validation split
-    only chooses rows of them), the test split's once."""
+    The training classes' features are cached once for all seeds of a pretrained trunk (the seeded
+    validation split only chooses rows of them), the test split's once; a random trunk depends on
+    the seed, and so do its features."""
     from ..data.splits import ClassSubset
     from ..features import FeatureDataset, cache_path, cached_features, extract_features, feature_key
     from ..runtime import pick_device
