@@ -143,9 +143,9 @@ GRIDS: dict[str, Grid] = {grid.name: grid for grid in (
            seeds=(1,), fixed={"test_every_epoch": False, "epochs": FROZEN_CURVE_EPOCHS})
       for stand_in in ("glyphs", "kanji")),
     *(Grid(f"frozen_{stand_in}", f"Frozen trunk, {stand_in}: HIST, HIST without L_CE, Proxy-Anchor and "
-           "Multi-Similarity at their defaults", f"{stand_in}_frozen", FROZEN_LOSSES, seeds=seeds,
+           "Multi-Similarity at their defaults", f"{stand_in}_frozen", FROZEN_LOSSES, seeds=(1, 2, 3, 4, 5),
            fixed={"test_every_epoch": False})
-      for stand_in, seeds in (("glyphs", (1, 2, 3, 4, 5)), ("kanji", (1, 2, 3, 4, 5)), ("typefaces", (1, 2, 3)))),
+      for stand_in in FROZEN_STAND_INS),
     Grid("frozen_lambda_s", "Frozen trunk, glyphs: does the hypergraph term help? (lambda_s)", "glyphs_frozen",
          tuple({"lambda_s": v} for v in (0.0, 1.0, 4.0)), fixed={"test_every_epoch": False}),
     Grid("frozen_alpha", "Frozen trunk, glyphs: soft membership (alpha)", "glyphs_frozen",
