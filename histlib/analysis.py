@@ -97,8 +97,7 @@ def uniform_within_class_share(labels: torch.Tensor) -> float:
     >>> uniform_within_class_share(torch.tensor([0, 0, 0, 0, 1, 1, 1, 1]))
     0.5
     """
-    counts = torch.bincount(labels.long() - int(labels.min())).double()
-    return float((counts ** 2).sum() / len(labels) ** 2)
+    return float(HF.uniform_within_class_share(labels))
 
 
 def term_gradients(loss, embeddings: torch.Tensor, labels: torch.Tensor) -> dict[str, torch.Tensor]:

@@ -42,6 +42,7 @@ __all__ = [
     "propagation_matrix",
     "propagate",
     "within_class_share",
+    "uniform_within_class_share",
     "other_membership",
 ]
 
@@ -280,6 +281,22 @@ def within_class_share(propagation: torch.Tensor, labels: torch.Tensor) -> torch
     """
     same = labels.unsqueeze(1) == labels.unsqueeze(0)
     return (propagation * same).sum() / propagation.sum()
+
+
+def uniform_within_class_share(labels: torch.Tensor) -> torch.Tensor:
+    """:func:`within_class_share` of a uniform G (every entry equal), ``sum_c n_c^2 / N^2``: the
+    value that says "no structure".
+
+    Args:
+        labels: (N,) int.
+    Returns:
+        () float32 tensor (no device sync).
+
+    >>> float(uniform_within_class_share(torch.tensor([0, 0, 0, 0, 1, 1, 1, 1])))
+    0.5
+    """
+    same = labels.unsqueeze(1) == labels.unsqueeze(0)
+    return same.sum(dtype=torch.float32) / len(labels) ** 2
 
 
 def other_membership(incidence: torch.Tensor, labels: torch.Tensor, classes: torch.Tensor) -> torch.Tensor:

@@ -367,7 +367,6 @@ def term_statistics(terms: HISTTerms, labels: torch.Tensor) -> dict[str, torch.T
     with torch.no_grad():
         labels = labels.long()
         num_classes = terms.logits.shape[1]
-        counts = torch.bincount(labels, minlength=num_classes).to(terms.propagation.dtype)
         return {
             "distribution_loss": terms.distribution_loss.detach(),
             "hgnn_loss": terms.hgnn_loss.detach(),
@@ -375,7 +374,7 @@ def term_statistics(terms: HISTTerms, labels: torch.Tensor) -> dict[str, torch.T
             else torch.full_like(terms.hgnn_loss.detach(), math.nan),
             "hgnn_accuracy": (terms.logits.argmax(dim=1) == labels).to(terms.logits.dtype).mean(),
             "within_class_share": HF.within_class_share(terms.propagation, labels),
-            "uniform_within_class_share": (counts ** 2).sum() / len(labels) ** 2,
+            "uniform_within_class_share": HF.uniform_within_class_share(labels).to(terms.propagation.dtype),
             "other_membership": HF.other_membership(terms.incidence, labels, terms.hyperedge_classes).mean(),
         }
 

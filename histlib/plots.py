@@ -11,7 +11,8 @@ keeps one colour in every figure (:func:`class_colours`, indexed by the class's 
 - :func:`retrieval_grid`: queries and their nearest neighbours with similarities.
 - :func:`sweep_figure`, :func:`convergence_figure`: the analysis sweeps with error bars, and
   their validation curves.
-- :func:`grid_heatmaps`: a two-way grid (e.g. alpha x tau), one heatmap per quantity.
+- :func:`grid_heatmaps`: a two-way grid (e.g. alpha x tau), one heatmap per quantity;
+  :func:`hgnn_grid_figure` the alpha x tau grid of the HGNN question.
 - :func:`membership_figure`: per run, how much the HGNN learned against the soft membership in
   other classes' hyperedges (the condition for G to carry class structure).
 """
@@ -32,7 +33,7 @@ from .losses import HISTTerms
 __all__ = [
     "class_colours", "hypergraph_figure", "sample_terms_figure", "distribution_loss_vs_tau", "training_curves",
     "embedding_map", "hyperedge_map", "retrieval_grid", "sweep_figure", "convergence_figure", "grid_heatmaps",
-    "membership_figure", "save_figure",
+    "hgnn_grid_figure", "membership_figure", "save_figure",
 ]
 
 METRIC_NAMES = {"map@r": "MAP@R", "r_precision": "R-Precision", "precision_at_1": "Precision@1"}
@@ -445,6 +446,20 @@ def grid_heatmaps(rows: Sequence[dict], row_key: str, column_key: str, panels: S
     if title:
         fig.suptitle(title)
     return fig
+
+
+def hgnn_grid_figure(rows: Sequence[dict], title: str = "") -> plt.Figure:
+    """An alpha x tau grid (rows: tau, columns: alpha) as three heatmaps on fixed scales: the HGNN's
+    ``L_CE / log C`` and its accuracy on the training batches in each run's selected epoch, and test
+    MAP@R (%), each cell the mean +/- std over seeds (:func:`grid_heatmaps`)."""
+    return grid_heatmaps(rows, "tau", "alpha", [
+        {"metric": "train_hgnn_loss_ratio", "label": "L_CE / log C (1 = chance)", "vmin": 0.0, "vmax": 1.0,
+         "cmap": "magma"},
+        {"metric": "train_hgnn_accuracy", "label": "HGNN accuracy, training batches", "vmin": 0.0, "vmax": 1.0,
+         "cmap": "magma"},
+        {"metric": "test_map@r", "label": "test MAP@R (%)", "vmin": 35.0, "vmax": 60.0, "scale": 100.0,
+         "fmt": "{:.1f}"},
+    ], title=title)
 
 
 def membership_figure(rows: Sequence[dict], group_key: str = "point", title: str = "") -> plt.Figure:

@@ -9,9 +9,9 @@ import torch  # noqa: E402
 from histlib import HISTLoss  # noqa: E402
 from histlib.analysis import term_gradients  # noqa: E402
 from histlib.plots import (  # noqa: E402
-    class_colours, convergence_figure, distribution_loss_vs_tau, embedding_map, grid_heatmaps, hyperedge_map,
-    hypergraph_figure, membership_figure, retrieval_grid, sample_terms_figure, save_figure, sweep_figure,
-    training_curves,
+    class_colours, convergence_figure, distribution_loss_vs_tau, embedding_map, grid_heatmaps, hgnn_grid_figure,
+    hyperedge_map, hypergraph_figure, membership_figure, retrieval_grid, sample_terms_figure, save_figure,
+    sweep_figure, training_curves,
 )
 
 
@@ -129,3 +129,12 @@ def test_membership_figure_plots_every_run_on_a_log_axis_with_the_threshold():
     assert left.get_xscale() == "log" and len(left.collections) == 2  # one colour per point
     np.testing.assert_allclose(left.collections[1].get_offsets(), [[0.05, 0.1]])
     assert any(list(line.get_xdata()) == [1.0, 1.0] for line in left.lines)  # the threshold line
+
+
+def test_hgnn_grid_figure_draws_the_three_quantities_on_fixed_scales():
+    rows = [{"alpha": a, "tau": t, "train_hgnn_loss_ratio": 0.5, "train_hgnn_accuracy": 0.5, "test_map@r": 0.4}
+            for a in (1.1, 16.0) for t in (4.0, 32.0)]
+    fig = hgnn_grid_figure(rows)
+    heatmaps = [ax for ax in fig.axes if ax.images]
+    assert [ax.images[0].get_clim() for ax in heatmaps] == [(0.0, 1.0), (0.0, 1.0), (35.0, 60.0)]
+    assert heatmaps[2].images[0].get_array()[0, 0] == pytest.approx(40.0)

@@ -82,6 +82,9 @@ TUNING_POINTS = (
     {"loss": "multi_similarity", "ms_alpha": 2.0, "ms_beta": 50.0, "ms_base": 0.5, "images_per_class": 8},
 )
 
+#: The alpha x tau grid of both regimes: the recipe's alpha and tau, and the values where the HGNN learns.
+ALPHA_TAU_POINTS = tuple({"alpha": a, "tau": t} for t in (4.0, 32.0) for a in (1.1, 2.0, 4.0, 16.0))
+
 #: Settings of the alpha_tau grid where the HGNN learns: hard membership at the recipe's tau, and the
 #: softest membership at which it learns at tau 4 (G then still mixes classes: semantic tuplets).
 CONTROL_SETTINGS = ({"alpha": 16.0, "tau": 32.0}, {"alpha": 2.0, "tau": 4.0})
@@ -121,8 +124,7 @@ GRIDS: dict[str, Grid] = {grid.name: grid for grid in (
          "glyphs", seeds=(1, 2, 3, 4, 5), fixed=dict(SWEEP_BUDGET), derive_from="tuning"),
     # When does the HGNN learn, and does it help retrieval? (notebook 7, section 7)
     Grid("alpha_tau", "When does the HGNN learn? alpha x tau, with L_CE / log C and the HGNN's accuracy logged",
-         "glyphs", tuple({"alpha": a, "tau": t} for t in (4.0, 32.0) for a in (1.1, 2.0, 4.0, 16.0)),
-         fixed=dict(SWEEP_BUDGET)),
+         "glyphs", ALPHA_TAU_POINTS, fixed=dict(SWEEP_BUDGET)),
     Grid("controls", "Where the HGNN learns (alpha 16 at the recipe's tau 32; alpha 2 at tau 4): which part "
          "of HIST carries the effect?", "glyphs",
          tuple({**setting, **control} for setting in CONTROL_SETTINGS for control in CONTROLS),
@@ -153,8 +155,7 @@ GRIDS: dict[str, Grid] = {grid.name: grid for grid in (
     Grid("frozen_tau", "Frozen trunk, glyphs: temperature of L_D (tau)", "glyphs_frozen",
          tuple({"tau": v} for v in (4.0, 16.0, 32.0, 64.0)), fixed={"test_every_epoch": False}),
     Grid("frozen_alpha_tau", "Frozen trunk, glyphs: when does the HGNN learn? alpha x tau", "glyphs_frozen",
-         tuple({"alpha": a, "tau": t} for t in (4.0, 32.0) for a in (1.1, 2.0, 4.0, 16.0)),
-         fixed={"test_every_epoch": False}),
+         ALPHA_TAU_POINTS, fixed={"test_every_epoch": False}),
     Grid("ci", "A tiny grid that checks the sweep machinery (CI; not an experiment)", "glyphs",
          ({"lambda_s": 0.0}, {"lambda_s": 1.0}), seeds=(1, 2),
          fixed={"epochs": 1, "max_steps_per_epoch": 2, "test_every_epoch": False}, analysis=False),
