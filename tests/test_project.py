@@ -74,3 +74,18 @@ def test_readme_sentences_on_the_hgnn_follow_from_the_committed_tables():
         versus_hist = {r["point"]: r for r in compare_to_reference(rows, "point", setting, "test_map@r")}
         identity = versus_hist[f"{setting} hgnn_propagation=identity"]
         assert identity["difference"] > 0 and f"{100 * identity['difference']:+.1f}" in readme
+
+
+def test_readme_frozen_regime_table_follows_from_the_committed_tables():
+    """Each cell of the README's frozen-trunk table is the mean +/- std of its committed runs."""
+    from histlib.analysis import summarize
+    from histlib.sweep import read_table
+
+    readme = (ROOT / "README.md").read_text()
+    points = ("loss=hist", "loss=hist lambda_s=0.0", "loss=proxy_anchor", "loss=multi_similarity images_per_class=4")
+    for stand_in in ("glyphs", "kanji", "typefaces"):
+        rows = read_table(ROOT / "results" / f"frozen_{stand_in}.csv")
+        summary = {s["point"]: s for s in summarize(rows, "point", "test_map@r")}
+        cells = " | ".join(f"{100 * summary[p]['mean']:.1f} +/- {100 * summary[p]['std']:.1f}" for p in points)
+        seeds = {s["n"] for s in summary.values()}
+        assert len(seeds) == 1 and f"| `{stand_in}` ({seeds.pop()}) | {cells} |" in readme, stand_in
