@@ -1,14 +1,21 @@
-"""The analysis sweeps as data: named grids of config overrides x seeds (run by ``histlib.sweep``).
+"""The analysis as data: named grids of config overrides x seeds (run by ``histlib.sweep``) and the
+tuning studies' search spaces (run by ``histlib.tuning``).
 
 Each :class:`Grid` answers one question of the analysis notebook on an offline stand-in's CPU
 recipe. ``fixed`` overrides apply to every point (the sweep budget); ``points`` are the settings
-compared. A derived grid (``derive_from``) takes its points from another grid's table: the best
-configuration of each loss on the *validation* classes (the tuning budget of Musgrave et al.,
-"A Metric Learning Reality Check"), then re-trained with more seeds and evaluated once on the
+compared. A derived grid (``derive_from``) takes its points from a tuning study's trials table:
+the best trial of each loss on the *validation* classes (the equal tuning budget of Musgrave et
+al., "A Metric Learning Reality Check"), re-trained with more seeds and evaluated once on the
 unseen test classes.
+
+Each :class:`Tuning` is a study per loss with the same number of trials: a seeded TPE sampler over
+:data:`SEARCH_SPACES` (each loss's own knobs over its paper's sensitivity range, plus
+:data:`SHARED_SPACE`, the knobs every loss has), one pruner on per-epoch validation MAP@R.
 
     >>> GRIDS["lambda_s"].points
     ({'lambda_s': 0.0}, {'lambda_s': 0.25}, {'lambda_s': 1.0}, {'lambda_s': 4.0})
+    >>> [p.name for p in search_space("proxy_anchor")]
+    ['lr', 'batch_size', 'images_per_class', 'proxy_anchor_margin', 'proxy_anchor_alpha', 'lr_ds']
 """
 
 from __future__ import annotations
@@ -17,7 +24,8 @@ import csv
 from dataclasses import dataclass, field
 from pathlib import Path
 
-__all__ = ["Grid", "GRIDS", "SWEEP_BUDGET", "CONTROLS", "CONTROL_SETTINGS"]
+__all__ = ["Grid", "GRIDS", "SWEEP_BUDGET", "CONTROLS", "CONTROL_SETTINGS", "Param", "SHARED_SPACE", "SEARCH_SPACES",
+           "search_space", "Tuning", "TUNINGS", "PRUNER"]
 
 #: The sweeps' run length on the glyphs recipe, chosen so that validation MAP@R has flattened
 #: (the analysis notebook plots every run's validation curve to show it).
@@ -34,53 +42,127 @@ class Grid:
     points: tuple[dict, ...] = ()
     seeds: tuple[int, ...] = (1, 2, 3)
     fixed: dict = field(default_factory=dict)
-    derive_from: str | None = None  # a tuning grid whose best configuration per loss is re-run
+    derive_from: str | None = None  # a tuning study (TUNINGS) whose best trial per loss is re-run
     analysis: bool = True  # False: a machinery check, not part of ``python -m histlib.sweep all``
-    metric: str = "val_map@r"  # what the derived grid ranks the tuning runs by
 
     def points_for(self, results: Path) -> tuple[dict, ...]:
-        """The points; for a derived grid, the best tuning point of each loss in its table."""
+        """The points; for a derived grid, the best completed trial of each loss in its study's table."""
         if self.derive_from is None:
             return self.points
-        table = Path(results) / f"{self.derive_from}.csv"
-        if not table.is_file():
-            raise FileNotFoundError(f"grid {self.name!r} re-runs the best configurations of {self.derive_from!r}: "
-                                    f"run `python -m histlib.sweep {self.derive_from}` first ({table} is missing)")
-        with open(table, newline="") as f:
-            rows = list(csv.DictReader(f))
-        source = GRIDS[self.derive_from]
-        best: dict[str, tuple[float, dict]] = {}
-        for point in source.points:
-            label = " ".join(f"{k}={v}" for k, v in point.items())
-            scores = [float(r[self.metric]) for r in rows if r["point"] == label]
-            if not scores:
-                raise ValueError(f"{table} has no run of {label!r}: finish the {self.derive_from!r} sweep first")
-            score = sum(scores) / len(scores)
-            loss = point.get("loss", "hist")
-            if loss not in best or score > best[loss][0]:
-                best[loss] = (score, point)
-        return tuple(point for _, point in best.values())
+        return TUNINGS[self.derive_from].best_points(results)
 
 
 def _grid(name: str, question: str, key: str, values, **kwargs) -> Grid:
     return Grid(name, question, "glyphs", tuple({key: v} for v in values), fixed=dict(SWEEP_BUDGET), **kwargs)
 
 
-#: Losses compared head to head; each gets the same number of configurations in ``tuning``.
-TUNING_POINTS = (
-    {"loss": "hist", "tau": 16.0, "alpha": 1.1},
-    {"loss": "hist", "tau": 32.0, "alpha": 1.1},
-    {"loss": "hist", "tau": 32.0, "alpha": 0.5},
-    {"loss": "hist", "tau": 64.0, "alpha": 2.0},
-    {"loss": "proxy_anchor", "proxy_anchor_margin": 0.1, "proxy_anchor_alpha": 32.0},
-    {"loss": "proxy_anchor", "proxy_anchor_margin": 0.1, "proxy_anchor_alpha": 16.0},
-    {"loss": "proxy_anchor", "proxy_anchor_margin": 0.2, "proxy_anchor_alpha": 32.0},
-    {"loss": "proxy_anchor", "proxy_anchor_margin": 0.0, "proxy_anchor_alpha": 64.0},
-    {"loss": "multi_similarity", "ms_alpha": 2.0, "ms_beta": 50.0, "ms_base": 0.5},
-    {"loss": "multi_similarity", "ms_alpha": 2.0, "ms_beta": 40.0, "ms_base": 0.5, "images_per_class": 4},
-    {"loss": "multi_similarity", "ms_alpha": 1.0, "ms_beta": 50.0, "ms_base": 0.7, "images_per_class": 4},
-    {"loss": "multi_similarity", "ms_alpha": 2.0, "ms_beta": 50.0, "ms_base": 0.5, "images_per_class": 8},
+@dataclass(frozen=True)
+class Param:
+    """One tuned setting: a :class:`~histlib.training.TrainConfig` field, a range or a set of choices.
+
+    >>> Param("tau", 2.0, 64.0, log=True).describe()
+    'tau in [2, 64], log scale'
+    """
+
+    name: str
+    low: float | None = None
+    high: float | None = None
+    log: bool = False
+    choices: tuple = ()
+    integer: bool = False
+
+    def describe(self) -> str:
+        if self.choices:
+            return f"{self.name} in {{{', '.join(map(str, self.choices))}}}"
+        return f"{self.name} in [{self.low:g}, {self.high:g}]" + (", log scale" if self.log else "")
+
+
+#: The knobs every loss has: the learning rate of the network, the batch size, and the sampler
+#: (None: plain random batches, the HIST recipe; 4: four images of each class, Multi-Similarity's).
+SHARED_SPACE = (
+    Param("lr", 1e-4, 1e-2, log=True),
+    Param("batch_size", choices=(32, 64, 128)),
+    Param("images_per_class", choices=(None, 4)),
 )
+
+#: Each loss's own knobs, over (at least) the range its paper's sensitivity study covers.
+#: HIST: tau and alpha (the paper's sensitivity figures; the replication's Bayesian tuning moved both),
+#: lambda_s, the class distributions' learning rate (lr_ds) and the HGNN's (lr x hgnn_lr_factor).
+#: Proxy-Anchor: margin delta and scale alpha (its paper's figure), and its proxies' learning rate
+#: (lr_ds, as HIST's class distributions). Multi-Similarity: alpha, beta and the base (lambda) of its paper.
+SEARCH_SPACES: dict[str, tuple[Param, ...]] = {
+    "hist": (
+        Param("tau", 2.0, 64.0, log=True),
+        Param("alpha", 0.25, 32.0, log=True),
+        Param("lambda_s", 0.1, 10.0, log=True),
+        Param("lr_ds", 1e-3, 1.0, log=True),
+        Param("hgnn_lr_factor", 0.3, 30.0, log=True),
+    ),
+    "proxy_anchor": (
+        Param("proxy_anchor_margin", 0.0, 0.5),
+        Param("proxy_anchor_alpha", 4.0, 128.0, log=True),
+        Param("lr_ds", 1e-3, 1.0, log=True),
+    ),
+    "multi_similarity": (
+        Param("ms_alpha", 0.5, 16.0, log=True),
+        Param("ms_beta", 10.0, 100.0, log=True),
+        Param("ms_base", 0.0, 1.0),
+    ),
+}
+
+
+def search_space(loss: str) -> tuple[Param, ...]:
+    """The knobs tuned for ``loss``: the shared ones, then its own."""
+    if loss not in SEARCH_SPACES:
+        raise KeyError(f"no search space for loss {loss!r}; choose one of {sorted(SEARCH_SPACES)}")
+    return SHARED_SPACE + SEARCH_SPACES[loss]
+
+
+#: The one pruner of every study (optuna.pruners.MedianPruner's arguments): after 5 trials, a trial
+#: whose validation MAP@R at an epoch is below the median of the earlier trials at that epoch stops,
+#: from the end of the first quarter of the epochs on.
+PRUNER = {"n_startup_trials": 5, "warmup_fraction": 0.25}
+
+
+@dataclass(frozen=True)
+class Tuning:
+    """A tuning study per loss: ``trials`` trials each on ``base`` (+ ``fixed``), seed ``seed``."""
+
+    name: str
+    question: str
+    base: str
+    trials: int
+    fixed: dict = field(default_factory=dict)
+    losses: tuple[str, ...] = ("hist", "proxy_anchor", "multi_similarity")
+    seed: int = 1  # the sampler's seed and every trial's training seed
+    metric: str = "map@r"  # the objective: validation MAP@R of the model selected on the validation classes
+
+    def best_points(self, results: Path) -> tuple[dict, ...]:
+        """The best completed trial of each loss in ``results/<name>.csv``, as grid points."""
+        table = Path(results) / f"{self.name}.csv"
+        if not table.is_file():
+            raise FileNotFoundError(f"{table} is missing: the head-to-head re-runs the best trial of each loss of "
+                                    f"the {self.name!r} study; run `python -m histlib.tuning {self.name}` first")
+        with open(table, newline="") as f:
+            rows = [r for r in csv.DictReader(f) if r.get("state") == "COMPLETE"]
+        points = []
+        for loss in self.losses:
+            done = [r for r in rows if r["loss"] == loss]
+            if len(done) == 0:
+                raise ValueError(f"{table} has no completed trial of {loss!r}: finish the {self.name!r} study first")
+            best = max(done, key=lambda r: float(r["value"]))
+            points.append({"loss": loss, **{p.name: _param_value(p, best[p.name]) for p in search_space(loss)}})
+        return tuple(points)
+
+
+def _param_value(param: Param, text: str):
+    """A parameter's value as the trials table spells it (an empty cell is None)."""
+    if text == "":
+        return None
+    if param.choices:
+        return next(c for c in param.choices if str(c) == text)
+    return int(text) if param.integer else float(text)
+
 
 #: The alpha x tau grid of both regimes: the recipe's alpha and tau, and the values where the HGNN learns.
 ALPHA_TAU_POINTS = tuple({"alpha": a, "tau": t} for t in (4.0, 32.0) for a in (1.1, 2.0, 4.0, 16.0))
@@ -118,10 +200,12 @@ GRIDS: dict[str, Grid] = {grid.name: grid for grid in (
     _grid("batch", "Batch size (the paper: insensitive; the replication: only from 32 up)", "batch_size",
           (16, 32, 64, 128)),
     _grid("sampler", "Random vs m-per-class sampling", "images_per_class", (None, 4)),
-    Grid("tuning", "Equal tuning budget: 4 configurations per loss, scored on validation classes (seed 1)",
-         "glyphs", TUNING_POINTS, seeds=(1,), fixed=dict(SWEEP_BUDGET)),
-    Grid("head_to_head", "The best configuration of each loss, 5 seeds, evaluated once on the unseen test classes",
-         "glyphs", seeds=(1, 2, 3, 4, 5), fixed=dict(SWEEP_BUDGET), derive_from="tuning"),
+    Grid("head_to_head", "From scratch (glyphs): the best trial of each loss's tuning study, 5 seeds, evaluated "
+         "once on the unseen test classes", "glyphs", seeds=(1, 2, 3, 4, 5), fixed=dict(SWEEP_BUDGET),
+         derive_from="tuning"),
+    Grid("frozen_head_to_head", "Frozen trunk (glyphs): the best trial of each loss's tuning study, 5 seeds, "
+         "evaluated once on the unseen test classes", "glyphs_frozen", seeds=(1, 2, 3, 4, 5),
+         fixed={"test_every_epoch": False}, derive_from="frozen_tuning"),
     # When does the HGNN learn, and does it help retrieval? (notebook 7, section 7)
     Grid("alpha_tau", "When does the HGNN learn? alpha x tau, with L_CE / log C and the HGNN's accuracy logged",
          "glyphs", ALPHA_TAU_POINTS, fixed=dict(SWEEP_BUDGET)),
@@ -159,4 +243,16 @@ GRIDS: dict[str, Grid] = {grid.name: grid for grid in (
     Grid("ci", "A tiny grid that checks the sweep machinery (CI; not an experiment)", "glyphs",
          ({"lambda_s": 0.0}, {"lambda_s": 1.0}), seeds=(1, 2),
          fixed={"epochs": 1, "max_steps_per_epoch": 2, "test_every_epoch": False}, analysis=False),
+)}
+
+#: The tuning studies (``python -m histlib.tuning NAME``): the same number of trials for every loss.
+#: From scratch: the sweeps' 8-epoch glyphs budget. Frozen trunk: the 30-epoch glyphs_frozen recipe,
+#: seconds per run, so three times the trials. ``ci`` checks the machinery (tests; not an experiment).
+TUNINGS: dict[str, Tuning] = {tuning.name: tuning for tuning in (
+    Tuning("tuning", "From scratch (glyphs): each loss tuned with the same budget on the validation classes",
+           "glyphs", trials=20, fixed=dict(SWEEP_BUDGET)),
+    Tuning("frozen_tuning", "Frozen trunk (glyphs): each loss tuned with the same budget on the validation classes",
+           "glyphs_frozen", trials=60, fixed={"test_every_epoch": False}),
+    Tuning("ci", "A tiny study that checks the tuning machinery (tests; not an experiment)", "glyphs", trials=4,
+           fixed={"epochs": 2, "max_steps_per_epoch": 2, "test_every_epoch": False}, losses=("hist",)),
 )}

@@ -447,12 +447,13 @@ def _check_resumable(checkpoint: dict | None, config: TrainConfig, world_size: i
 
 
 def load_or_train(config: TrainConfig, data: RunData | None = None, progress: bool = False, *,
-                  replace: bool = False) -> FitResult:
+                  replace: bool = False, on_epoch_end: Callable[[dict], None] | None = None) -> FitResult:
     """The finished run of ``config`` in ``config.output_dir``; else resume its interrupted run;
     else train it.
 
     A folder that holds another config's run, or a mixed or damaged one, raises a
     :class:`~histlib.training.runs.RunFolderError` unless ``replace`` (then it is trained anew).
+    ``on_epoch_end`` is :func:`fit`'s, called for the epochs trained now (none for a finished run).
     """
     folder = RunFolder(config.output_dir)
     status = folder.status()
@@ -463,15 +464,15 @@ def load_or_train(config: TrainConfig, data: RunData | None = None, progress: bo
         except RunFolderError:
             if not replace:
                 raise
-            return fit(config, data, progress=progress, overwrite=True)
+            return fit(config, data, progress=progress, overwrite=True, on_epoch_end=on_epoch_end)
     if status in ("interrupted", "running") and same and folder.file("checkpoint.pt").is_file():
-        return fit(config, data, resume=True, progress=progress)  # a live holder raises RunInUseError
+        return fit(config, data, resume=True, progress=progress, on_epoch_end=on_epoch_end)  # a live holder raises RunInUseError
     if status == "empty" or (status == "interrupted" and same):
-        return fit(config, data, progress=progress, overwrite=status != "empty")
+        return fit(config, data, progress=progress, overwrite=status != "empty", on_epoch_end=on_epoch_end)
     if not replace:
         raise RunFolderError(f"{folder.describe(config)}; pass replace=True to train this config there instead, "
                              "or choose another output_dir")
-    return fit(config, data, progress=progress, overwrite=True)
+    return fit(config, data, progress=progress, overwrite=True, on_epoch_end=on_epoch_end)
 
 
 def _tensorboard(folder: RunFolder):

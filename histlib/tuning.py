@@ -1,0 +1,357 @@
+"""Tuning studies: the same Optuna budget for every loss, shared by any number of workers.
+
+    python -m histlib.tuning tuning                   # run (or finish) the study, write results/tuning.csv
+    python -m histlib.tuning tuning --storage URL     # the same study in a database server several machines share
+    python -m histlib.tuning tuning --export          # only write the tables from the study's storage
+    python -m histlib.tuning --list                   # the studies, their regimes and budgets
+
+A study (:data:`histlib.training.grids.TUNINGS`) is one Optuna study per loss, ``trials`` trials
+each, over the loss's search space (:func:`histlib.training.grids.search_space`). Each trial trains
+the recipe with the sampled settings (seed ``Tuning.seed``) through the sweeps' run folders
+(``runs/sweeps/<fingerprint>``: the head-to-head's seed-1 re-run of the best trial is that run) and
+returns its validation MAP@R, the score that selected its epoch; the pruner
+(:data:`~histlib.training.grids.PRUNER`) reads the validation MAP@R of every epoch. The unseen test
+classes play no part.
+
+Workers: every process that runs the same command on the same storage works on the same study.
+By default the storage is an SQLite file, ``runs/studies/<name>.db``; ``--storage`` takes any
+SQLAlchemy URL, e.g. ``postgresql://user:password@host/database`` for workers on several machines.
+The budget counts the trials that are complete, pruned, running or diverged (a run whose loss became
+non-finite: a bad setting, not a lost trial): a trial that would exceed it is closed as ``FAIL``
+("over budget") before it trains, so two workers never run more than the budget. A worker that dies
+stops beating its heartbeat; once ``grace`` seconds pass, the next worker marks its trial ``FAIL``
+("lost") and draws a replacement, and a worker waits for the trials still running elsewhere, so
+the command returns when the study is complete.
+
+Each trial's sampler is TPE seeded by (study seed, trial number): a one-worker study is exactly
+reproducible, and two workers never draw the same start-up points.
+
+The tables: ``results/<name>.csv`` holds one row per trial (loss, number, state, note, value, every
+parameter, epochs trained, the selected epoch, seconds, fingerprint, worker, machine, commit),
+``results/<name>_curves.csv`` every trial's validation MAP@R per epoch. They are rewritten after
+every trial.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import logging
+import math
+import os
+import socket
+import sys
+import time
+import warnings
+from collections.abc import Callable
+from pathlib import Path
+
+import optuna
+from optuna.trial import TrialState
+
+from .training import FitResult, RunInUseError, TrainConfig, config_fingerprint, get_config, load_or_train
+from .training.grids import PRUNER, TUNINGS, Param, Tuning, search_space
+
+__all__ = ["storage_url", "open_study", "run_worker", "trials_table", "export", "distribution", "main",
+           "OVER_BUDGET", "LOST", "DIVERGED"]
+
+#: The notes a trial's row can carry (its ``note`` column; empty for a normal trial).
+OVER_BUDGET, LOST, DIVERGED = "over budget", "lost", "diverged"
+
+#: Seconds between a worker's heartbeats; a running trial silent for GRACE_FACTOR times as long is lost.
+HEARTBEAT_SECONDS = 30
+GRACE_FACTOR = 4
+
+
+def distribution(param: Param) -> optuna.distributions.BaseDistribution:
+    """The Optuna distribution of a :class:`~histlib.training.grids.Param`.
+
+    >>> distribution(Param("tau", 2.0, 64.0, log=True))
+    FloatDistribution(high=64.0, log=True, low=2.0, step=None)
+    """
+    if param.choices:
+        return optuna.distributions.CategoricalDistribution(param.choices)
+    if param.integer:
+        return optuna.distributions.IntDistribution(int(param.low), int(param.high), log=param.log)
+    return optuna.distributions.FloatDistribution(param.low, param.high, log=param.log)
+
+
+def storage_url(tuning: Tuning, runs_root: Path) -> str:
+    """The default storage: an SQLite file ``<runs_root>/studies/<name>.db``."""
+    path = Path(runs_root).resolve() / "studies" / f"{tuning.name}.db"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return f"sqlite:///{path}"
+
+
+def _storage(url: str, heartbeat: float | None) -> optuna.storages.RDBStorage:
+    kwargs = {"connect_args": {"timeout": 60}} if url.startswith("sqlite") else {"pool_pre_ping": True}
+    if heartbeat is None:
+        return optuna.storages.RDBStorage(url, engine_kwargs=kwargs)
+    with _stable():
+        return optuna.storages.RDBStorage(url, engine_kwargs=kwargs, heartbeat_interval=max(1, round(heartbeat)),
+                                          grace_period=max(2, round(heartbeat * GRACE_FACTOR)))
+
+
+@contextlib.contextmanager
+def _stable():
+    """Optuna marks its heartbeat API experimental (since v2.9): those warnings are not the user's concern."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        yield
+
+
+class TrialSeededTPE(optuna.samplers.BaseSampler):
+    """TPE whose random state is seeded by (seed, trial number) at the start of every trial."""
+
+    def __init__(self, seed: int, **tpe):
+        self._seed, self._tpe = seed, tpe
+        self._inner = self._sampler(0)
+
+    def _sampler(self, number: int) -> optuna.samplers.TPESampler:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            return optuna.samplers.TPESampler(seed=self._seed * 1_000_003 + number, **self._tpe)
+
+    def before_trial(self, study, trial):
+        self._inner = self._sampler(trial.number)
+        self._inner.before_trial(study, trial)
+
+    def infer_relative_search_space(self, study, trial):
+        return self._inner.infer_relative_search_space(study, trial)
+
+    def sample_relative(self, study, trial, search_space):
+        return self._inner.sample_relative(study, trial, search_space)
+
+    def sample_independent(self, study, trial, param_name, param_distribution):
+        return self._inner.sample_independent(study, trial, param_name, param_distribution)
+
+    def after_trial(self, study, trial, state, values):
+        self._inner.after_trial(study, trial, state, values)
+
+    def reseed_rng(self):
+        self._inner.reseed_rng()
+
+
+def pruner(tuning: Tuning) -> optuna.pruners.MedianPruner:
+    """The one pruner (:data:`~histlib.training.grids.PRUNER`) at this study's number of epochs."""
+    epochs = get_config(tuning.base, **tuning.fixed).epochs
+    return optuna.pruners.MedianPruner(n_startup_trials=PRUNER["n_startup_trials"],
+                                       n_warmup_steps=max(1, math.ceil(PRUNER["warmup_fraction"] * epochs)))
+
+
+def open_study(tuning: Tuning, loss: str, url: str, heartbeat: float | None = HEARTBEAT_SECONDS) -> optuna.Study:
+    """The study of ``loss`` in ``tuning`` (created on first use), named ``<tuning>-<loss>``."""
+    if loss not in tuning.losses:
+        raise ValueError(f"study {tuning.name!r} tunes {tuning.losses}, not {loss!r}")
+    sampler = TrialSeededTPE(tuning.seed, multivariate=True, constant_liar=True)
+    return optuna.create_study(storage=_storage(url, heartbeat), study_name=f"{tuning.name}-{loss}",
+                               direction="maximize", sampler=sampler, pruner=pruner(tuning), load_if_exists=True)
+
+
+def _counted(trial: optuna.trial.FrozenTrial) -> bool:
+    """Whether a trial uses the budget: complete, pruned, running, or diverged (a finished bad setting)."""
+    if trial.state in (TrialState.COMPLETE, TrialState.PRUNED, TrialState.RUNNING, TrialState.WAITING):
+        return True
+    return trial.state == TrialState.FAIL and trial.user_attrs.get("note") == DIVERGED
+
+
+class _OverBudget(Exception):
+    pass
+
+
+def trial_config(tuning: Tuning, loss: str, params: dict, runs_root: Path) -> tuple[TrainConfig, str]:
+    """The config a trial trains (and its fingerprint): the recipe, the study's fixed settings, the
+    sampled ones, the study's seed; its folder ``<runs_root>/<fingerprint>`` (the sweeps' folders)."""
+    values = {**tuning.fixed, "loss": loss, **params, "seed": tuning.seed}
+    fingerprint = config_fingerprint(get_config(tuning.base, **values))
+    return get_config(tuning.base, **values, output_dir=str(Path(runs_root) / fingerprint)), fingerprint
+
+
+def _objective(tuning: Tuning, loss: str, budget: int, runs_root: Path, train: Callable[..., FitResult]):
+    metric = f"val_{tuning.metric}"
+
+    def objective(trial: optuna.Trial) -> float:
+        earlier = [t for t in trial.study.get_trials(deepcopy=False) if t.number < trial.number and _counted(t)]
+        if len(earlier) >= budget:
+            trial.set_user_attr("note", OVER_BUDGET)
+            raise _OverBudget
+        params = {p.name: _suggest(trial, p) for p in search_space(loss)}
+        config, fingerprint = trial_config(tuning, loss, params, runs_root)
+        trial.set_user_attr("fingerprint", fingerprint)
+        trial.set_user_attr("worker", f"{socket.gethostname()}:{os.getpid()}")
+        reported = set()
+
+        def report(row: dict) -> None:
+            step = int(row["epoch"])
+            trial.report(float(row[metric]), step)
+            reported.add(step)
+            if trial.should_prune():
+                trial.set_user_attr("epochs_trained", step)
+                raise optuna.TrialPruned(f"validation MAP@R {row[metric]:.4f} at epoch {step}")
+
+        start = time.perf_counter()
+        while True:
+            try:
+                result = train(config, on_epoch_end=report)
+                break
+            except RunInUseError:  # the same settings drawn by another worker: wait for its run
+                time.sleep(5)
+            except FloatingPointError as error:
+                trial.set_user_attr("note", DIVERGED)
+                trial.set_user_attr("error", str(error))
+                raise
+        for row in result.history:  # epochs of a run found finished or resumed were not reported yet
+            if int(row["epoch"]) not in reported:
+                trial.report(float(row[metric]), int(row["epoch"]))
+        selected = result.history[result.selected_epoch]
+        trial.set_user_attr("epochs_trained", len(result.history))
+        trial.set_user_attr("selected_epoch", result.selected_epoch + 1)
+        trial.set_user_attr("seconds", round(time.perf_counter() - start, 1))
+        return float(selected[metric])
+
+    return objective
+
+
+def _suggest(trial: optuna.Trial, param: Param):
+    if param.choices:
+        return trial.suggest_categorical(param.name, param.choices)
+    if param.integer:
+        return trial.suggest_int(param.name, int(param.low), int(param.high), log=param.log)
+    return trial.suggest_float(param.name, param.low, param.high, log=param.log)
+
+
+def run_worker(tuning: Tuning, url: str, runs_root: Path, *, losses: tuple[str, ...] | None = None,
+               trials: int | None = None, heartbeat: float = HEARTBEAT_SECONDS,
+               report: Callable[[str], None] = print, on_trial: Callable[[], None] | None = None,
+               train: Callable[..., FitResult] | None = None) -> None:
+    """Work on every loss's study of ``tuning`` until its budget is complete (also elsewhere)."""
+    train = train or (lambda config, on_epoch_end: load_or_train(config, replace=True, on_epoch_end=on_epoch_end))
+    budget = tuning.trials if trials is None else trials
+    for loss in losses or tuning.losses:
+        study = open_study(tuning, loss, url, heartbeat)
+        objective = _objective(tuning, loss, budget, runs_root, train)
+        while True:
+            with _stable():
+                optuna.storages.fail_stale_trials(study)
+            trials_now = study.get_trials(deepcopy=False)
+            counted = [t for t in trials_now if _counted(t)]
+            if len(counted) >= budget:
+                if any(t.state == TrialState.RUNNING for t in counted):
+                    time.sleep(heartbeat)  # finished elsewhere, or lost there: then replaced here
+                    continue
+                break
+            study.optimize(objective, n_trials=1, catch=(_OverBudget, FloatingPointError),
+                           gc_after_trial=False, show_progress_bar=False)
+            last = max((t for t in study.get_trials(deepcopy=False)
+                        if t.user_attrs.get("worker") == f"{socket.gethostname()}:{os.getpid()}"),
+                       key=lambda t: t.number, default=None)
+            if last is not None:
+                value = "" if last.value is None else f", validation MAP@R {last.value:.3f}"
+                report(f"{tuning.name}-{loss} trial {last.number}: {last.state.name}{value} "
+                       f"({len([t for t in study.get_trials(deepcopy=False) if _counted(t)])}/{budget})")
+            if on_trial is not None:
+                on_trial()
+
+
+#: The trials table's columns before the parameters.
+TRIAL_COLUMNS = ("study", "loss", "trial", "state", "note", "value")
+
+
+def trials_table(tuning: Tuning, url: str) -> tuple[list[dict], list[dict]]:
+    """Every trial of every loss of ``tuning`` (one row each) and every reported epoch (curves)."""
+    params = list(dict.fromkeys(p.name for loss in tuning.losses for p in search_space(loss)))
+    rows, curves = [], []
+    for loss in tuning.losses:
+        try:
+            study = optuna.load_study(study_name=f"{tuning.name}-{loss}", storage=_storage(url, None))
+        except KeyError:  # no worker started this loss yet
+            continue
+        for trial in study.get_trials(deepcopy=False):
+            if trial.user_attrs.get("note") == OVER_BUDGET:
+                continue  # closed before it trained: not a trial of the study
+            attrs = trial.user_attrs
+            note = attrs.get("note", LOST if trial.state == TrialState.FAIL else "")
+            rows.append({"study": tuning.name, "loss": loss, "trial": trial.number, "state": trial.state.name,
+                         "note": note, "value": trial.value,
+                         **{name: _cell(trial.params[name]) if name in trial.params else "" for name in params},
+                         "epochs_trained": attrs.get("epochs_trained", len(trial.intermediate_values)),
+                         "selected_epoch": attrs.get("selected_epoch"), "seconds": attrs.get("seconds"),
+                         "fingerprint": attrs.get("fingerprint"), "worker": attrs.get("worker"),
+                         "started": trial.datetime_start.isoformat(timespec="seconds") if trial.datetime_start else ""})
+            curves += [{"study": tuning.name, "loss": loss, "trial": trial.number, "epoch": epoch,
+                        f"val_{tuning.metric}": value} for epoch, value in sorted(trial.intermediate_values.items())]
+    return rows, curves
+
+
+def _cell(value):
+    return "" if value is None else value
+
+
+def export(tuning: Tuning, url: str, results: Path) -> Path:
+    """Write ``results/<name>.csv`` and ``results/<name>_curves.csv`` from the study's storage."""
+    from .sweep import _commit, _write_table, machine
+
+    rows, curves = trials_table(tuning, url)
+    commit, host = _commit(), machine()
+    rows = [{**row, "machine": host, "commit": commit} for row in rows]
+    table = Path(results) / f"{tuning.name}.csv"
+    if rows:
+        _write_table(table, rows)
+        _write_table(Path(results) / f"{tuning.name}_curves.csv", curves)
+    return table
+
+
+def main(argv: list[str] | None = None) -> int:
+    from .workbook import RESULTS, RUNS
+
+    parser = argparse.ArgumentParser(prog="python -m histlib.tuning", description=__doc__.splitlines()[0],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
+    parser.add_argument("studies", nargs="*", help=f"study names ({', '.join(TUNINGS)})")
+    parser.add_argument("--list", action="store_true", help="list the studies and exit")
+    parser.add_argument("--storage", help="an SQLAlchemy URL (default: sqlite file runs/studies/<name>.db)")
+    parser.add_argument("--loss", nargs="+", help="only these losses of the study")
+    parser.add_argument("--export", action="store_true", help="only write the tables from the storage")
+    parser.add_argument("--results", type=Path, default=RESULTS, help=f"table folder (default {RESULTS})")
+    parser.add_argument("--runs", type=Path, default=RUNS / "sweeps", help="run folders (default runs/sweeps)")
+    parser.add_argument("--heartbeat", type=float, default=HEARTBEAT_SECONDS,
+                        help=f"seconds between a worker's heartbeats (default {HEARTBEAT_SECONDS}); a trial silent "
+                             f"for {GRACE_FACTOR}x as long is lost")
+    args = parser.parse_args(argv)
+    if args.list or not args.studies:
+        for tuning in TUNINGS.values():
+            print(f"{tuning.name:<14} {tuning.base:<14} {tuning.trials} trials x {', '.join(tuning.losses)}  "
+                  f"{tuning.question}")
+        return 0
+    unknown = [name for name in args.studies if name not in TUNINGS]
+    if unknown:
+        parser.error(f"unknown study {unknown}; choose from {', '.join(TUNINGS)}")
+    if not args.heartbeat > 0:
+        parser.error(f"--heartbeat must be a positive number of seconds, got {args.heartbeat}")
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    for name in args.studies:
+        tuning = TUNINGS[name]
+        bad = [loss for loss in args.loss or () if loss not in tuning.losses]
+        if bad:
+            parser.error(f"study {name!r} tunes {', '.join(tuning.losses)}; not {', '.join(bad)}")
+        url = args.storage or storage_url(tuning, args.runs.parent)
+        if not args.export:
+            print(f"{name}: {tuning.question}\n{name}: {tuning.trials} trials per loss, storage {_safe(url)}")
+            run_worker(tuning, url, args.runs, losses=tuple(args.loss) if args.loss else None,
+                       heartbeat=args.heartbeat, on_trial=lambda: export(tuning, url, args.results))
+        print(f"{name}: wrote {export(tuning, url, args.results)}")
+    return 0
+
+
+def _safe(url: str) -> str:
+    """A storage URL without its password."""
+    try:
+        from sqlalchemy.engine import make_url
+
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:  # noqa: BLE001 - only for printing
+        return url.split("@")[-1]
+
+
+if __name__ == "__main__":
+    logging.getLogger("optuna").setLevel(logging.WARNING)
+    sys.exit(main())
