@@ -15,6 +15,8 @@ keeps one colour in every figure (:func:`class_colours`, indexed by the class's 
   :func:`hgnn_grid_figure` the alpha x tau grid of the HGNN question.
 - :func:`membership_figure`: per run, how much the HGNN learned against the soft membership in
   other classes' hyperedges (the condition for G to carry class structure).
+- :func:`optimisation_history`, :func:`importance_figure`: the tuning studies, per loss, and the
+  parameter importances of a loss's search space.
 """
 
 from __future__ import annotations
@@ -33,8 +35,13 @@ from .losses import HISTTerms
 __all__ = [
     "class_colours", "hypergraph_figure", "sample_terms_figure", "distribution_loss_vs_tau", "training_curves",
     "embedding_map", "hyperedge_map", "retrieval_grid", "sweep_figure", "convergence_figure", "grid_heatmaps",
-    "hgnn_grid_figure", "membership_figure", "save_figure",
+    "hgnn_grid_figure", "membership_figure", "optimisation_history", "importance_figure", "save_figure",
+    "LOSS_COLOURS", "LOSS_NAMES",
 ]
+
+#: One colour and one display name per loss, in every figure.
+LOSS_COLOURS = {"hist": "tab:orange", "proxy_anchor": "tab:blue", "multi_similarity": "tab:green"}
+LOSS_NAMES = {"hist": "HIST", "proxy_anchor": "Proxy-Anchor", "multi_similarity": "Multi-Similarity"}
 
 METRIC_NAMES = {"map@r": "MAP@R", "r_precision": "R-Precision", "precision_at_1": "Precision@1"}
 
@@ -487,6 +494,60 @@ def membership_figure(rows: Sequence[dict], group_key: str = "point", title: str
         ax.set(xscale="log", xlabel="summed membership in other hyperedges (log)", ylabel=label,
                ylim=(0, 1.05 if chance is None else 1.15))
     axes[1].legend(fontsize=7, loc="center left", bbox_to_anchor=(1.0, 0.5))
+    if title:
+        fig.suptitle(title)
+    return fig
+
+
+# -- the tuning studies ------------------------------------------------------------------------------
+
+
+def optimisation_history(studies: Mapping[str, Sequence[dict]], title: str = "") -> plt.Figure:
+    """One panel per study (a trials table of :mod:`histlib.tuning`): each trial's validation MAP@R
+    (dots: complete; crosses: pruned, at the epoch it stopped) and each loss's best so far (line).
+    One y range for every panel; a loss keeps its colour (:data:`LOSS_COLOURS`)."""
+    fig, axes = plt.subplots(1, len(studies), figsize=(5.2 * len(studies), 3.8), squeeze=False, sharey=True,
+                             constrained_layout=True)
+    for ax, (name, rows) in zip(axes.flat, studies.items()):
+        for loss in dict.fromkeys(r["loss"] for r in rows):
+            trials = sorted((r for r in rows if r["loss"] == loss), key=lambda r: r["trial"])
+            colour = LOSS_COLOURS.get(loss, "tab:grey")
+            done = [(r["trial"], 100 * r["value"]) for r in trials if r["state"] == "COMPLETE"]
+            pruned = [(r["trial"], 100 * r["value"]) for r in trials if r["state"] == "PRUNED" and r["value"] is not None]
+            if done:
+                ax.scatter(*zip(*done), s=14, color=colour, alpha=0.7)
+            if pruned:
+                ax.scatter(*zip(*pruned), s=14, color=colour, marker="x", alpha=0.5)
+            best, line = -np.inf, []
+            for number, value in done:
+                best = max(best, value)
+                line.append((number, best))
+            if line:
+                line.append((trials[-1]["trial"], best))  # the best so far, up to the study's last trial
+                ax.step(*zip(*line), where="post", color=colour, lw=2,
+                        label=f"{LOSS_NAMES.get(loss, loss)} (best {line[-1][1]:.1f})")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.set(title=name, xlabel="trial (in the order the study ran them)",
+               ylabel="validation MAP@R (%)")
+        handles, labels = ax.get_legend_handles_labels()
+        handles += [Line2D([], [], marker="o", ls="", color="grey"), Line2D([], [], marker="x", ls="", color="grey")]
+        ax.legend(handles, labels + ["complete trial", "pruned trial"], fontsize=7, loc="lower right")
+    if title:
+        fig.suptitle(title)
+    return fig
+
+
+def importance_figure(importances: Mapping[str, Mapping[str, float]], title: str = "") -> plt.Figure:
+    """Horizontal bars: each study's parameter importances (fractions summing to 1), one panel per
+    study, the parameters in the first study's order; one x range for every panel."""
+    names = list(next(iter(importances.values())))
+    fig, axes = plt.subplots(1, len(importances), figsize=(4.2 * len(importances), 0.35 * len(names) + 1.4),
+                             squeeze=False, sharex=True, sharey=True, constrained_layout=True)
+    for ax, (study, values) in zip(axes.flat, importances.items()):
+        ax.barh(range(len(names)), [values.get(n, 0.0) for n in names], color=LOSS_COLOURS["hist"])
+        ax.set_yticks(range(len(names)), names)
+        ax.invert_yaxis()
+        ax.set(xlim=(0, 1), xlabel="importance (fANOVA, share of the variance)", title=study)
     if title:
         fig.suptitle(title)
     return fig

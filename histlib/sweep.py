@@ -192,8 +192,16 @@ def run_sweep(grid: Grid, results: Path, runs_root: Path, seeds: Iterable[int] |
     """Run every missing run of ``grid``; returns the table's path (``results/<grid>.csv``)."""
     train = train or (lambda config: load_or_train(config, replace=True))
     table, curves = results / f"{grid.name}.csv", results / f"{grid.name}_curves.csv"
-    rows = read_table(table)
     runs = plan(grid, results, runs_root, seeds)
+    labels = {run.label for run in runs}
+    rows = read_table(table)
+    stale = [row for row in rows if row["point"] not in labels]
+    if stale:  # a point the grid no longer has (a derived grid's best trial changed): its rows go
+        report(f"{grid.name}: dropping {len(stale)} row(s) of points no longer in the grid: "
+               f"{sorted({row['point'] for row in stale})}")
+        _write_table(table, [row for row in rows if row["point"] in labels])
+        _write_table(curves, [row for row in read_table(curves) if row["point"] in labels])
+        rows = read_table(table)
     order = {run.fingerprint: i for i, run in enumerate(runs)}
     done = {row["fingerprint"] for row in rows}
     known, known_curves = _known_outcomes(results)

@@ -53,7 +53,7 @@ from .training import FitResult, RunInUseError, TrainConfig, config_fingerprint,
 from .training.grids import PRUNER, TUNINGS, Param, Tuning, search_space
 
 __all__ = ["storage_url", "open_study", "run_worker", "trials_table", "export", "distribution", "main",
-           "OVER_BUDGET", "LOST", "DIVERGED"]
+           "study_from_table", "param_importances", "study_summary", "OVER_BUDGET", "LOST", "DIVERGED"]
 
 #: The notes a trial's row can carry (its ``note`` column; empty for a normal trial).
 OVER_BUDGET, LOST, DIVERGED = "over budget", "lost", "diverged"
@@ -84,12 +84,20 @@ def storage_url(tuning: Tuning, runs_root: Path) -> str:
 
 
 def _storage(url: str, heartbeat: float | None) -> optuna.storages.RDBStorage:
+    """Optuna's storage at ``url``; two workers that create its tables at once both get them."""
+    from sqlalchemy.exc import SQLAlchemyError
+
     kwargs = {"connect_args": {"timeout": 60}} if url.startswith("sqlite") else {"pool_pre_ping": True}
-    if heartbeat is None:
-        return optuna.storages.RDBStorage(url, engine_kwargs=kwargs)
-    with _stable():
-        return optuna.storages.RDBStorage(url, engine_kwargs=kwargs, heartbeat_interval=max(1, round(heartbeat)),
-                                          grace_period=max(2, round(heartbeat * GRACE_FACTOR)))
+    beat = {} if heartbeat is None else {"heartbeat_interval": max(1, round(heartbeat)),
+                                         "grace_period": max(2, round(heartbeat * GRACE_FACTOR))}
+    for attempt in range(5):
+        try:
+            with _stable():
+                return optuna.storages.RDBStorage(url, engine_kwargs=kwargs, **beat)
+        except SQLAlchemyError:  # the other worker created the tables meanwhile (a unique-constraint race)
+            if attempt == 4:
+                raise
+            time.sleep(0.5 + attempt)
 
 
 @contextlib.contextmanager
@@ -168,7 +176,10 @@ def trial_config(tuning: Tuning, loss: str, params: dict, runs_root: Path) -> tu
 
 
 def _objective(tuning: Tuning, loss: str, budget: int, runs_root: Path, train: Callable[..., FitResult]):
+    from .sweep import _commit, machine
+
     metric = f"val_{tuning.metric}"
+    where = {"worker": f"{socket.gethostname()}:{os.getpid()}", "machine": machine(), "commit": _commit()}
 
     def objective(trial: optuna.Trial) -> float:
         earlier = [t for t in trial.study.get_trials(deepcopy=False) if t.number < trial.number and _counted(t)]
@@ -178,7 +189,8 @@ def _objective(tuning: Tuning, loss: str, budget: int, runs_root: Path, train: C
         params = {p.name: _suggest(trial, p) for p in search_space(loss)}
         config, fingerprint = trial_config(tuning, loss, params, runs_root)
         trial.set_user_attr("fingerprint", fingerprint)
-        trial.set_user_attr("worker", f"{socket.gethostname()}:{os.getpid()}")
+        for key, value in where.items():
+            trial.set_user_attr(key, value)
         reported = set()
 
         def report(row: dict) -> None:
@@ -189,7 +201,6 @@ def _objective(tuning: Tuning, loss: str, budget: int, runs_root: Path, train: C
                 trial.set_user_attr("epochs_trained", step)
                 raise optuna.TrialPruned(f"validation MAP@R {row[metric]:.4f} at epoch {step}")
 
-        start = time.perf_counter()
         while True:
             try:
                 result = train(config, on_epoch_end=report)
@@ -206,7 +217,6 @@ def _objective(tuning: Tuning, loss: str, budget: int, runs_root: Path, train: C
         selected = result.history[result.selected_epoch]
         trial.set_user_attr("epochs_trained", len(result.history))
         trial.set_user_attr("selected_epoch", result.selected_epoch + 1)
-        trial.set_user_attr("seconds", round(time.perf_counter() - start, 1))
         return float(selected[metric])
 
     return objective
@@ -275,12 +285,20 @@ def trials_table(tuning: Tuning, url: str) -> tuple[list[dict], list[dict]]:
                          "note": note, "value": trial.value,
                          **{name: _cell(trial.params[name]) if name in trial.params else "" for name in params},
                          "epochs_trained": attrs.get("epochs_trained", len(trial.intermediate_values)),
-                         "selected_epoch": attrs.get("selected_epoch"), "seconds": attrs.get("seconds"),
+                         "selected_epoch": attrs.get("selected_epoch"), "seconds": _seconds(trial),
                          "fingerprint": attrs.get("fingerprint"), "worker": attrs.get("worker"),
+                         "machine": attrs.get("machine"), "commit": attrs.get("commit"),
                          "started": trial.datetime_start.isoformat(timespec="seconds") if trial.datetime_start else ""})
             curves += [{"study": tuning.name, "loss": loss, "trial": trial.number, "epoch": epoch,
                         f"val_{tuning.metric}": value} for epoch, value in sorted(trial.intermediate_values.items())]
     return rows, curves
+
+
+def _seconds(trial: optuna.trial.FrozenTrial) -> float | None:
+    """A finished trial's wall time (training, validation, and the test evaluation of a complete run)."""
+    if trial.datetime_start is None or trial.datetime_complete is None:
+        return None
+    return round((trial.datetime_complete - trial.datetime_start).total_seconds(), 1)
 
 
 def _cell(value):
@@ -292,13 +310,61 @@ def export(tuning: Tuning, url: str, results: Path) -> Path:
     from .sweep import _commit, _write_table, machine
 
     rows, curves = trials_table(tuning, url)
-    commit, host = _commit(), machine()
-    rows = [{**row, "machine": host, "commit": commit} for row in rows]
+    commit, host = _commit(), machine()  # for trials that did not record theirs
+    rows = [{**row, "machine": row.pop("machine") or host, "commit": row.pop("commit") or commit} for row in rows]
     table = Path(results) / f"{tuning.name}.csv"
     if rows:
         _write_table(table, rows)
         _write_table(Path(results) / f"{tuning.name}_curves.csv", curves)
     return table
+
+
+def study_from_table(rows: list[dict], loss: str) -> optuna.Study:
+    """The completed trials of ``loss`` in a trials table, as an in-memory study (what the
+    notebooks analyse: the committed table, not a database)."""
+    space = {p.name: distribution(p) for p in search_space(loss)}
+    done = [r for r in rows if r["loss"] == loss and r["state"] == "COMPLETE"]
+    if not done:
+        raise ValueError(f"the trials table has no completed trial of {loss!r}")
+    study = optuna.create_study(direction="maximize", study_name=f"{done[0]['study']}-{loss}")
+    for row in done:
+        params = {name: row[name] for name in space}
+        study.add_trial(optuna.trial.create_trial(params=params, distributions=space, value=float(row["value"])))
+    return study
+
+
+def study_summary(rows: list[dict]) -> list[dict]:
+    """Per loss of a trials table: trials by outcome, the best completed trial and the compute spent.
+
+    >>> rows = [{"loss": "hist", "trial": 0, "state": "COMPLETE", "note": None, "value": 0.5, "seconds": 30.0},
+    ...         {"loss": "hist", "trial": 1, "state": "PRUNED", "note": None, "value": 0.1, "seconds": 6.0},
+    ...         {"loss": "hist", "trial": 2, "state": "FAIL", "note": "diverged", "value": None, "seconds": None}]
+    >>> summary = study_summary(rows)[0]
+    >>> summary["trials"], summary["complete"], summary["pruned"], summary["diverged"], summary["best_trial"]
+    (3, 1, 1, 1, 0)
+    """
+    out = []
+    for loss in dict.fromkeys(r["loss"] for r in rows):
+        trials = [r for r in rows if r["loss"] == loss]
+        done = [r for r in trials if r["state"] == "COMPLETE"]
+        best = max(done, key=lambda r: r["value"]) if done else None
+        out.append({"loss": loss, "trials": sum(r["note"] != LOST for r in trials),
+                    "complete": len(done), "pruned": sum(r["state"] == "PRUNED" for r in trials),
+                    "diverged": sum(r["note"] == DIVERGED for r in trials),
+                    "lost": sum(r["note"] == LOST for r in trials),
+                    "best_value": best["value"] if best else math.nan, "best_trial": best["trial"] if best else None,
+                    "hours": sum(r["seconds"] or 0.0 for r in trials) / 3600})
+    return out
+
+
+def param_importances(rows: list[dict], loss: str, seed: int = 0) -> dict[str, float]:
+    """fANOVA importances of ``loss``'s parameters for validation MAP@R over its completed trials
+    (Optuna's evaluator with a fixed seed; fractions of the explained variance, largest first)."""
+    study = study_from_table(rows, loss)
+    with _stable():
+        importances = optuna.importance.get_param_importances(
+            study, evaluator=optuna.importance.FanovaImportanceEvaluator(seed=seed))
+    return {name: float(value) for name, value in importances.items()}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -10,8 +10,8 @@ from histlib import HISTLoss  # noqa: E402
 from histlib.analysis import term_gradients  # noqa: E402
 from histlib.plots import (  # noqa: E402
     class_colours, convergence_figure, distribution_loss_vs_tau, embedding_map, grid_heatmaps, hgnn_grid_figure,
-    hyperedge_map, hypergraph_figure, membership_figure, retrieval_grid, sample_terms_figure, save_figure,
-    sweep_figure, training_curves,
+    hyperedge_map, hypergraph_figure, importance_figure, membership_figure, optimisation_history, retrieval_grid,
+    sample_terms_figure, save_figure, sweep_figure, training_curves,
 )
 
 
@@ -138,3 +138,24 @@ def test_hgnn_grid_figure_draws_the_three_quantities_on_fixed_scales():
     heatmaps = [ax for ax in fig.axes if ax.images]
     assert [ax.images[0].get_clim() for ax in heatmaps] == [(0.0, 1.0), (0.0, 1.0), (35.0, 60.0)]
     assert heatmaps[2].images[0].get_array()[0, 0] == pytest.approx(40.0)
+
+
+def test_optimisation_history_draws_each_losss_best_so_far_over_its_trials():
+    rows = [{"loss": "hist", "trial": i, "state": s, "value": v} for i, (s, v) in
+            enumerate((("COMPLETE", 0.5), ("PRUNED", 0.2), ("COMPLETE", 0.4), ("COMPLETE", 0.7), ("FAIL", None)))]
+    rows += [{"loss": "proxy_anchor", "trial": 0, "state": "COMPLETE", "value": 0.6}]
+    fig = optimisation_history({"study A": rows, "study B": rows[-1:]})
+    ax = fig.axes[0]
+    best = next(line for line in ax.lines if line.get_label().startswith("HIST"))
+    np.testing.assert_allclose(best.get_ydata(), [50.0, 50.0, 70.0, 70.0])  # trials 0, 2, 3 (pruned: no best), to 4
+    np.testing.assert_allclose(best.get_xdata(), [0, 2, 3, 4])
+    assert best.get_label() == "HIST (best 70.0)" and best.get_color() == "tab:orange"
+    assert ax.get_ylabel() == "validation MAP@R (%)" and ax.get_title() == "study A" and len(fig.axes) == 2
+    assert fig.axes[1].get_shared_y_axes().joined(ax, fig.axes[1])  # one y range for the studies
+
+
+def test_importance_figure_puts_every_study_on_one_zero_to_one_scale():
+    fig = importance_figure({"a": {"tau": 0.7, "alpha": 0.3}, "b": {"alpha": 0.9, "tau": 0.1}})
+    widths = [[bar.get_width() for bar in ax.patches] for ax in fig.axes]
+    assert widths == [[0.7, 0.3], [0.1, 0.9]]  # the first study's order in both panels
+    assert all(ax.get_xlim() == (0, 1) for ax in fig.axes)

@@ -89,24 +89,6 @@ def test_a_run_another_process_trains_is_retried_after_the_others(tmp_path):
     assert [r["seed"] for r in sweep.read_table(tmp_path / "ci.csv")] == [1, 2, 1, 2]  # the grid's order
 
 
-def test_the_head_to_head_re_runs_each_losss_best_tuning_point(tmp_path, monkeypatch):
-    tuning = GRIDS["tuning"]
-    scores = {("hist", 32.0, 1.1): 0.9, ("proxy_anchor", 32.0, 0.1): 0.8, ("multi_similarity", 32.0, 0.9): 0.7}
-
-    def train(config):
-        key = (config.loss, config.tau, config.alpha if config.loss == "hist" else config.proxy_anchor_margin)
-        return fake_result(config, score=scores.get(key, 0.5))
-
-    with pytest.raises(FileNotFoundError, match="run `python -m histlib.sweep tuning` first"):
-        GRIDS["head_to_head"].points_for(tmp_path)
-    sweep.run_sweep(tuning, tmp_path, tmp_path / "runs", train=train, report=lambda _: None)
-    points = GRIDS["head_to_head"].points_for(tmp_path)
-    assert [p["loss"] for p in points] == ["hist", "proxy_anchor", "multi_similarity"]
-    assert points[0] == {"loss": "hist", "tau": 32.0, "alpha": 1.1}
-    assert points[1]["proxy_anchor_margin"] == 0.1 and points[1]["proxy_anchor_alpha"] == 32.0
-    assert len(sweep.plan(GRIDS["head_to_head"], tmp_path, Path(tmp_path / "runs"))) == 15  # 3 losses x 5 seeds
-
-
 def test_unknown_grids_are_refused_with_the_valid_names(capsys):
     with pytest.raises(SystemExit):
         sweep.main(["lamda_s"])
@@ -152,3 +134,15 @@ def test_a_row_taken_from_another_table_keeps_this_grids_settings(tmp_path):
     sweep.run_sweep(second, tmp_path, tmp_path / "runs", train=lambda c: pytest.fail("retrained"), report=lambda _: None)
     (row,) = sweep.read_table(tmp_path / "second.csv")
     assert row["lambda_s"] == 1.0 and row["point"] == "lambda_s=1.0" and "loss" not in row
+
+
+def test_rows_of_points_no_longer_in_the_grid_are_dropped_and_other_seeds_kept(tmp_path):
+    grid = GRIDS["ci"]
+    sweep.run_sweep(grid, tmp_path, tmp_path / "runs", train=fake_result, report=lambda _: None)
+    narrower = Grid("ci", grid.question, grid.base, grid.points[1:], seeds=grid.seeds, fixed=grid.fixed)
+    messages = []
+    sweep.run_sweep(narrower, tmp_path, tmp_path / "runs", seeds=(1,), train=fake_result, report=messages.append)
+    rows = sweep.read_table(tmp_path / "ci.csv")
+    assert [(r["point"], r["seed"]) for r in rows] == [("lambda_s=1.0", 1), ("lambda_s=1.0", 2)]  # seed 2 kept
+    assert {r["point"] for r in sweep.read_table(tmp_path / "ci_curves.csv")} == {"lambda_s=1.0"}
+    assert "dropping 2 row(s) of points no longer in the grid: ['lambda_s=0.0']" in messages[0]
