@@ -139,10 +139,14 @@ def nearest_neighbours(
     [1, 0, 1]
     """
     q, ref, exclude = _query_and_reference(queries, reference, query_in_reference)
-    if isinstance(k, bool) or not isinstance(k, numbers.Integral) or not 1 <= k <= ref.shape[0] - bool((exclude >= 0).any()):
-        raise ValueError(f"k must be an integer in 1..{ref.shape[0] - bool((exclude >= 0).any())} (the reference "
-                         f"items a query can retrieve), got {k!r}")
-    rows_per_chunk = min(chunk_size or max(1, _CHUNK_BYTES // (ref.shape[0] * ref.element_size())), q.shape[0])
+    available = ref.shape[0] - bool((exclude >= 0).any())
+    if q.shape[0] == 0 or available < 1:
+        raise ValueError(f"nearest_neighbours needs at least one query and one reference item besides the query "
+                         f"itself; got {q.shape[0]} queries and {ref.shape[0]} reference items")
+    if isinstance(k, bool) or not isinstance(k, numbers.Integral) or not 1 <= k <= available:
+        raise ValueError(f"k must be an integer in 1..{available} (the reference items a query can retrieve), "
+                         f"got {k!r}")
+    rows_per_chunk = _chunk_rows(chunk_size, ref, q.shape[0])
     values, indices = [], []
     for start in range(0, q.shape[0], rows_per_chunk):
         sims = q[start:start + rows_per_chunk] @ ref.t()
@@ -151,6 +155,15 @@ def nearest_neighbours(
         values.append(top.values)
         indices.append(top.indices)
     return torch.cat(values), torch.cat(indices)
+
+
+def _chunk_rows(chunk_size: int | None, ref: torch.Tensor, queries: int) -> int:
+    """Query rows per similarity chunk: ``chunk_size`` (checked), else about ``_CHUNK_BYTES`` of similarities."""
+    if chunk_size is None:
+        chunk_size = max(1, _CHUNK_BYTES // (max(ref.shape[0], 1) * ref.element_size()))
+    elif isinstance(chunk_size, bool) or not isinstance(chunk_size, numbers.Integral) or chunk_size < 1:
+        raise ValueError(f"chunk_size must be a positive integer (query rows per chunk) or None, got {chunk_size!r}")
+    return max(1, min(int(chunk_size), queries))
 
 
 def _query_and_reference(queries, reference, query_in_reference):
@@ -270,8 +283,7 @@ def retrieval_metrics(
     first_rank = torch.empty(q, dtype=torch.long)  # rank of the best same-class item
     precision_sums = torch.zeros(q, dtype=torch.float64)  # sum_{i: rank_i <= R} i / rank_i
     hits_in_r = torch.zeros(q, dtype=torch.long)  # same-class items ranked within R
-    rows_per_chunk = chunk_size or max(1, _CHUNK_BYTES // (n * ref.element_size()))
-    rows_per_chunk = min(rows_per_chunk, q)
+    rows_per_chunk = _chunk_rows(chunk_size, ref, q)
     buffers = (torch.empty(rows_per_chunk, n, dtype=ref.dtype), torch.empty(rows_per_chunk, n, dtype=torch.bool))
     for start in range(0, q, rows_per_chunk):
         stop = min(q, start + rows_per_chunk)

@@ -30,11 +30,13 @@ from pathlib import Path
 import torch
 
 from .losses import STATISTICS
-from .training import FitResult, RunFolder, RunInUseError, TrainConfig, config_fingerprint, get_config, load_or_train
+from .training import (FitResult, RunFolder, RunFolderError, RunInUseError, TrainConfig, config_fingerprint,
+                       get_config, load_or_train)
+from .training.config import MAX_SEED
 from .training.grids import GRIDS, Grid
 from .training.runs import atomic_write_bytes
 
-__all__ = ["SweepRun", "plan", "run_sweep", "read_table", "main", "METRIC_COLUMNS", "TRAIN_COLUMNS"]
+__all__ = ["SweepRun", "plan", "run_sweep", "read_table", "main", "METRIC_COLUMNS", "TRAIN_COLUMNS", "TableError"]
 
 #: The test metrics each row records (fractions), in this order.
 METRIC_COLUMNS = ("recall@1", "recall@2", "recall@4", "recall@8", "recall@10", "recall@100", "recall@1000",
@@ -70,12 +72,30 @@ TRAIN_COLUMNS = tuple(f"train_{name}" for name in STATISTICS)
 TEXT_COLUMNS = ("grid", "point", "fingerprint", "commit", "machine", "loss")
 
 
+class TableError(ValueError):
+    """A results table that cannot be read as one (the message names the file)."""
+
+
 def read_table(path: Path) -> list[dict]:
-    """A sweep table as typed rows (numbers as floats/ints, empty cells as None, text columns as str)."""
+    """A sweep table as typed rows (numbers as floats/ints, empty cells as None, text columns as str).
+
+    A missing file is an empty table; a file that is not a CSV table raises :class:`TableError`.
+    """
+    path = Path(path)
+    if path.is_dir():
+        raise TableError(f"{path} is a folder, not a results table (a .csv file)")
     if not path.is_file():
         return []
-    with open(path, newline="") as f:
-        return [{k: (v if k in TEXT_COLUMNS else _typed(v)) for k, v in row.items()} for row in csv.DictReader(f)]
+    try:
+        with open(path, newline="", encoding="utf-8") as f:
+            rows = list(csv.DictReader(f))
+    except (UnicodeDecodeError, csv.Error, OSError) as error:
+        raise TableError(f"{path} is not a readable results table ({type(error).__name__}: {error}); restore it "
+                         "from git (git checkout -- <file>) or delete it to regenerate it") from None
+    if rows and (None in rows[0] or any(None in row.values() for row in rows)):
+        raise TableError(f"{path} is not a well-formed results table (rows and header differ in length); restore it "
+                         "from git or delete it to regenerate it")
+    return [{k: (v if k in TEXT_COLUMNS else _typed(v)) for k, v in row.items()} for row in rows]
 
 
 def _typed(text: str):
@@ -227,9 +247,13 @@ def run_sweep(grid: Grid, results: Path, runs_root: Path, seeds: Iterable[int] |
             how = f"{result.seconds:.0f} s"
         index += 1
         # re-read: another sweep process may have added rows since (two processes share a grid's runs)
-        rows = [r for r in read_table(table) if r["fingerprint"] != run.fingerprint] + [_row(run, outcome)]
-        rows.sort(key=lambda r: order.get(r["fingerprint"], len(order)))
-        curve_rows = [r for r in read_table(curves) if r["fingerprint"] != run.fingerprint]
+        # one row per (point, seed): a row of the same point and seed from an older run (another
+        # recipe version, another machine's paths) is replaced, never kept beside the new one
+        key = (run.label, run.seed)
+        rows = [r for r in read_table(table) if r["fingerprint"] != run.fingerprint and (r["point"], r["seed"]) != key]
+        rows = sorted(rows + [_row(run, outcome)], key=lambda r: order.get(r["fingerprint"], len(order)))
+        curve_rows = [r for r in read_table(curves)
+                      if r["fingerprint"] != run.fingerprint and (r["point"], r["seed"]) != key]
         curve_rows += [{**r, "point": run.label, "seed": run.seed} for r in curve]
         _write_table(table, rows)
         _write_table(curves, curve_rows)
@@ -259,8 +283,22 @@ def main(argv: list[str] | None = None) -> int:
     unknown = [name for name in names if name not in GRIDS]
     if unknown:
         parser.error(f"unknown grid(s) {unknown}; choose from {', '.join(GRIDS)} or 'all'")
+    if args.seeds is not None:
+        bad = [seed for seed in args.seeds if not 0 <= seed <= MAX_SEED]
+        if bad:
+            parser.error(f"--seeds must be integers in [0, {MAX_SEED}], got {bad}")
+        twice = sorted({seed for seed in args.seeds if args.seeds.count(seed) > 1})
+        if twice:
+            parser.error(f"--seeds lists {twice} more than once (each seed is one run per point)")
+    for folder, flag in ((args.results, "--results"), (args.runs, "--runs")):
+        if folder.exists() and not folder.is_dir():
+            parser.error(f"{flag} {folder} is a file; it must be a folder")
     for name in names:
-        run_sweep(GRIDS[name], args.results, args.runs, args.seeds)
+        try:
+            run_sweep(GRIDS[name], args.results, args.runs, args.seeds)
+        except (FileNotFoundError, TableError, ValueError, RunFolderError, FloatingPointError) as error:
+            print(f"python -m histlib.sweep {name}: {error}", file=sys.stderr)
+            return 1
     return 0
 
 

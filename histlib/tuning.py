@@ -49,7 +49,8 @@ from pathlib import Path
 import optuna
 from optuna.trial import TrialState
 
-from .training import FitResult, RunInUseError, TrainConfig, config_fingerprint, get_config, load_or_train
+from .training import (FitResult, RunFolderError, RunInUseError, TrainConfig, config_fingerprint, get_config,
+                       load_or_train)
 from .training.grids import PRUNER, TUNINGS, Param, Tuning, search_space
 
 __all__ = ["storage_url", "open_study", "run_worker", "trials_table", "export", "distribution", "main",
@@ -393,18 +394,33 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"unknown study {unknown}; choose from {', '.join(TUNINGS)}")
     if not args.heartbeat > 0:
         parser.error(f"--heartbeat must be a positive number of seconds, got {args.heartbeat}")
+    for folder, flag in ((args.results, "--results"), (args.runs, "--runs")):
+        if folder.exists() and not folder.is_dir():
+            parser.error(f"{flag} {folder} is a file; it must be a folder")
     optuna.logging.set_verbosity(optuna.logging.WARNING)
+    from sqlalchemy.exc import SQLAlchemyError
+
     for name in args.studies:
         tuning = TUNINGS[name]
         bad = [loss for loss in args.loss or () if loss not in tuning.losses]
         if bad:
             parser.error(f"study {name!r} tunes {', '.join(tuning.losses)}; not {', '.join(bad)}")
         url = args.storage or storage_url(tuning, args.runs.parent)
-        if not args.export:
-            print(f"{name}: {tuning.question}\n{name}: {tuning.trials} trials per loss, storage {_safe(url)}")
-            run_worker(tuning, url, args.runs, losses=tuple(args.loss) if args.loss else None,
-                       heartbeat=args.heartbeat, on_trial=lambda: export(tuning, url, args.results))
-        print(f"{name}: wrote {export(tuning, url, args.results)}")
+        try:
+            if not args.export:
+                print(f"{name}: {tuning.question}\n{name}: {tuning.trials} trials per loss, storage {_safe(url)}")
+                run_worker(tuning, url, args.runs, losses=tuple(args.loss) if args.loss else None,
+                           heartbeat=args.heartbeat, on_trial=lambda: export(tuning, url, args.results))
+            print(f"{name}: wrote {export(tuning, url, args.results)}")
+        except (SQLAlchemyError, ImportError, ModuleNotFoundError) as error:
+            first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+            print(f"python -m histlib.tuning {name}: cannot use the study storage {_safe(url)} ({first}); "
+                  "--storage takes an SQLAlchemy URL such as sqlite:///path/study.db or "
+                  "postgresql://user:password@host/database", file=sys.stderr)
+            return 1
+        except (ValueError, RunFolderError) as error:
+            print(f"python -m histlib.tuning {name}: {error}", file=sys.stderr)
+            return 1
     return 0
 
 

@@ -114,8 +114,10 @@ fi
 # HISTLIB_PROFILE, HISTLIB_DATA and HISTLIB_RUNS are not touched: the kernels inherit the server's
 # environment, and histlib.workbook resolves data/ and runs/ from the repository, not from the
 # working directory, so a notebook opened here finds what papermill (scripts/main.sh) trained.
+# scripts/lab_server.py is JupyterLab that keeps the printed token whatever a Jupyter config says,
+# and stops itself if its API answers a request without the token.
 cmd=(
-  "$venv/bin/python" -m jupyterlab
+  "$venv/bin/python" "$root/scripts/lab_server.py"
   --no-browser                                   # headless machines; the URL is printed instead
   "--ip=$ip" "--port=$port"
   --ServerApp.port_retries=0                     # the port probed above, or fail, never another
@@ -137,7 +139,7 @@ if [ "$dry_run" = 1 ]; then
 fi
 
 # The token travels in the environment, not on the command line, where other users' `ps` would
-# see it. jupyter_server reads JUPYTER_TOKEN itself.
+# see it. jupyter_server reads JUPYTER_TOKEN itself; lab_server.py restores it where a config changed it.
 export JUPYTER_TOKEN="${JUPYTER_TOKEN:-$("$py" -c 'import secrets; print(secrets.token_hex(24))')}"
 
 # Committed notebooks open "untrusted" (their signatures are not in this user's database), and

@@ -303,3 +303,20 @@ def test_numpy_integers_are_accepted_as_ks():
     x, y = clustered(seed=3)
     ours = retrieval_metrics(torch.from_numpy(x), torch.from_numpy(y), ks=(np.int64(1), np.int32(2)))
     assert {"recall@1", "recall@2"} <= set(ours)
+
+
+@pytest.mark.parametrize("chunk_size", [-1, 0, 2.5, True])
+def test_a_chunk_size_that_is_not_a_positive_integer_is_refused(chunk_size):
+    x, y = torch.randn(10, 4), torch.arange(10) % 3
+    with pytest.raises(ValueError, match="chunk_size must be a positive integer"):
+        retrieval_metrics(x, y, chunk_size=chunk_size)
+    with pytest.raises(ValueError, match="chunk_size must be a positive integer"):
+        nearest_neighbours(x, 1, chunk_size=chunk_size)
+
+
+def test_nearest_neighbours_of_an_empty_set_says_what_is_missing():
+    with pytest.raises(ValueError, match="needs at least one query and one reference item besides the query itself; "
+                                         "got 0 queries and 0 reference items"):
+        nearest_neighbours(torch.zeros(0, 4), 1)
+    with pytest.raises(ValueError, match="got 1 queries and 1 reference items"):
+        nearest_neighbours(torch.ones(1, 4), 1)  # a query alone has no neighbour but itself

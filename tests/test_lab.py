@@ -84,7 +84,7 @@ def test_allow_root_is_passed_only_as_root(tmp_path, uid):
     result = run_lab("--dry-run", "--port", str(port), env=env)
     assert result.returncode == 0, result.stderr
     command = result.stdout.split()
-    assert command[:3] == [str(VENV_PYTHON), "-m", "jupyterlab"]
+    assert command[:2] == [str(VENV_PYTHON), str(ROOT / "scripts" / "lab_server.py")]
     assert ("--allow-root" in command) == (uid == 0)
     for option in ("--no-browser", "--ip=127.0.0.1", f"--port={port}", f"--ServerApp.root_dir={ROOT / 'notebooks'}"):
         assert option in command
@@ -202,7 +202,7 @@ def test_lab_serves_the_notebooks_on_the_projects_kernel(tmp_path):
         printed = log.read_text()
         assert f"http://127.0.0.1:{port}/lab?token={token}" in printed
         # exec: the process lab.sh started as is now the server, so Ctrl-C and SIGTERM reach it
-        assert b"jupyterlab" in Path(f"/proc/{process.pid}/cmdline").read_bytes()
+        assert b"lab_server.py" in Path(f"/proc/{process.pid}/cmdline").read_bytes()
 
         specs = server.request("GET", "/api/kernelspecs")
         assert specs["default"] == "histlib"
@@ -254,3 +254,95 @@ def test_lab_serves_the_notebooks_on_the_projects_kernel(tmp_path):
     assert process.returncode is not None
     with pytest.raises(OSError):  # nothing listens any more
         socket.create_connection(("127.0.0.1", port), timeout=2).close()
+
+
+def start_lab(tmp_path: Path, env: dict, port: int) -> tuple[subprocess.Popen, Path]:
+    log = tmp_path / "lab.log"
+    with open(log, "w") as out:
+        process = subprocess.Popen(["bash", str(LAB), "--port", str(port)], env=env, stdout=out,
+                                   stderr=subprocess.STDOUT, start_new_session=True)
+    return process, log
+
+
+def stop_lab(process: subprocess.Popen) -> None:
+    if process.poll() is None:
+        os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+
+
+def status_without_token(port: int, path: str = "/api/contents") -> int:
+    class Keep(urllib.request.HTTPRedirectHandler):
+        def redirect_request(self, *args, **kwargs):
+            return None
+
+    try:
+        with urllib.request.build_opener(Keep).open(f"http://127.0.0.1:{port}{path}", timeout=10) as response:
+            return response.status
+    except urllib.error.HTTPError as error:
+        return error.code
+
+
+@needs_project_env
+@pytest.mark.parametrize("config_file", ["jupyter_server_config.json", "jupyter_config.json",
+                                         "jupyter_lab_config.json"])
+def test_a_jupyter_config_without_a_token_cannot_open_the_server(tmp_path, config_file):
+    """A user config that sets an empty token (no authentication): the server keeps lab.sh's token,
+    and a request without it is refused, on a live server."""
+    port, token = free_port(), uuid.uuid4().hex
+    env = jupyter_env(tmp_path, JUPYTER_TOKEN=token, HISTLIB_RUNS=str(tmp_path / "runs"))
+    config_dir = Path(env["JUPYTER_CONFIG_DIR"])
+    config_dir.mkdir(parents=True)
+    (config_dir / config_file).write_text(json.dumps({
+        "IdentityProvider": {"token": ""}, "ServerApp": {"token": "", "password": "", "disable_check_xsrf": True}}))
+    process, log = start_lab(tmp_path, env, port)
+    server = Server(port, token)
+    try:
+        deadline = time.monotonic() + 90
+        while True:
+            assert process.poll() is None, f"lab.sh exited with {process.returncode}:\n{log.read_text()}"
+            try:
+                server.request("GET", "/api/status")
+                break
+            except (urllib.error.URLError, ConnectionError):
+                assert time.monotonic() < deadline, f"no answer on port {port} in 90 s:\n{log.read_text()}"
+                time.sleep(0.5)
+        assert status_without_token(port) == 403  # refused without the token
+        assert status_without_token(port, "/api/kernels") == 403
+        assert isinstance(server.request("GET", "/api/contents")["content"], list)  # the printed token works
+        assert f"/lab?token={token}" in log.read_text()
+    finally:
+        stop_lab(process)
+
+
+def test_the_launcher_stops_a_server_that_answers_without_the_token(tmp_path, monkeypatch, capsys):
+    """lab_server.py's own check, against a stand-in server that answers anyone."""
+    import http.server
+
+    spec = importlib.util.spec_from_file_location("histlib_lab_server", ROOT / "scripts" / "lab_server.py")
+    launcher = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(launcher)
+
+    class Open(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            self.send_response(200)
+            self.end_headers()
+            self.wfile.write(b"{}")
+
+        def log_message(self, *args):
+            pass
+
+    httpd = http.server.HTTPServer(("127.0.0.1", 0), Open)
+    threading = __import__("threading")
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    exits = []
+    monkeypatch.setattr(launcher.os, "_exit", lambda code: exits.append(code))
+    try:
+        launcher._check_unauthenticated_is_refused("127.0.0.1", httpd.server_address[1], "/")
+    finally:
+        httpd.shutdown()
+    assert exits == [3]
+    assert "answered a request without the token (HTTP 200)" in capsys.readouterr().err

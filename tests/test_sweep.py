@@ -146,3 +146,49 @@ def test_rows_of_points_no_longer_in_the_grid_are_dropped_and_other_seeds_kept(t
     assert [(r["point"], r["seed"]) for r in rows] == [("lambda_s=1.0", 1), ("lambda_s=1.0", 2)]  # seed 2 kept
     assert {r["point"] for r in sweep.read_table(tmp_path / "ci_curves.csv")} == {"lambda_s=1.0"}
     assert "dropping 2 row(s) of points no longer in the grid: ['lambda_s=0.0']" in messages[0]
+
+
+def test_a_results_table_of_random_bytes_is_a_clear_error(tmp_path):
+    table = tmp_path / "ci.csv"
+    table.write_bytes(bytes(range(256)) * 4)
+    with pytest.raises(sweep.TableError, match=f"{table} is not a readable results table"):
+        sweep.read_table(table)
+    table.write_text("a,b\n1,2,3\n")
+    with pytest.raises(sweep.TableError, match="not a well-formed results table"):
+        sweep.read_table(table)
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["ci", "--seeds", "1", "1"], "--seeds lists [1] more than once"),
+    (["ci", "--seeds", "-1"], "--seeds must be integers in [0, "),
+    (["ci", "--results", "FILE"], "--results FILE is a file; it must be a folder"),
+])
+def test_sweep_arguments_that_would_corrupt_a_table_are_refused_before_any_run(tmp_path, monkeypatch, capsys,
+                                                                             argv, message):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "FILE").write_text("not a folder")
+    monkeypatch.setattr(sweep, "load_or_train", lambda *a, **k: pytest.fail("trained a run"))
+    with pytest.raises(SystemExit):
+        sweep.main(argv)
+    assert message in capsys.readouterr().err
+
+
+def test_a_head_to_head_before_its_tuning_study_is_one_clear_line(tmp_path, capsys):
+    assert sweep.main(["head_to_head", "--results", str(tmp_path), "--runs", str(tmp_path / "runs")]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("python -m histlib.sweep head_to_head: ") and "Traceback" not in err
+    assert "run `python -m histlib.tuning tuning` first" in err
+
+
+def test_a_table_keeps_one_row_per_point_and_seed_when_a_run_is_trained_again(tmp_path):
+    grid = GRIDS["ci"]
+    sweep.run_sweep(grid, tmp_path, tmp_path / "runs", train=fake_result, report=lambda _: None)
+    table = tmp_path / "ci.csv"
+    rows = sweep.read_table(table)
+    rows[0]["fingerprint"] = "0123456789abcdef"  # the same point and seed, run elsewhere (another identity)
+    sweep._write_table(table, rows)
+    sweep.run_sweep(grid, tmp_path, tmp_path / "runs", train=fake_result, report=lambda _: None)
+    rows = sweep.read_table(table)
+    assert [(r["point"], r["seed"]) for r in rows] == [
+        ("lambda_s=0.0", 1), ("lambda_s=0.0", 2), ("lambda_s=1.0", 1), ("lambda_s=1.0", 2)]  # n did not grow
+    assert "0123456789abcdef" not in {r["fingerprint"] for r in rows}

@@ -201,6 +201,23 @@ def test_the_cli_refuses_unknown_studies_and_losses(capsys):
     assert "study 'ci' tunes hist; not proxy_anchor" in capsys.readouterr().err
 
 
+def test_a_storage_that_cannot_be_used_is_one_clear_line(tmp_path, capsys):
+    argv = ["ci", "--results", str(tmp_path), "--runs", str(tmp_path / "runs")]
+    assert tuning.main([*argv, "--storage", "nonsense://x"]) == 1
+    err = capsys.readouterr().err
+    assert "cannot use the study storage nonsense://x" in err and "Traceback" not in err
+    with socket.socket() as s:  # a port nothing listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    assert tuning.main([*argv, "--storage", f"postgresql://user:secret@127.0.0.1:{port}/db"]) == 1
+    err = capsys.readouterr().err
+    assert "cannot use the study storage postgresql://user:***@127.0.0.1" in err and "secret" not in err
+    (tmp_path / "file").write_text("")
+    with pytest.raises(SystemExit):
+        tuning.main(["ci", "--results", str(tmp_path / "file")])
+    assert "--results" in capsys.readouterr().err
+
+
 # -- worker processes sharing a study -------------------------------------------------------------
 
 

@@ -54,7 +54,7 @@ def test_load_or_train_loads_a_finished_run_instead_of_retraining(tmp_path, monk
     other = config.__class__(**{**config.to_dict(), "lr": 1.0})
     monkeypatch.setattr(training_loop, "fit", lambda c, *a, **k: ("retrained", k))
     # the notebooks' folders are a cache: another config's run there is replaced
-    assert workbook.load_or_train(other) == ("retrained", {"progress": False, "overwrite": True})
+    assert workbook.load_or_train(other) == ("retrained", {"progress": False, "overwrite": True, "on_epoch_end": None})
 
 
 def test_check_trained_passes_a_good_run_and_names_what_fails():

@@ -8,6 +8,7 @@ keeps the path it is about in ``.path``.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 __all__ = [
@@ -24,11 +25,33 @@ README_HINT = "see data/README.md for where to get each dataset and the tree it 
 
 
 class DatasetError(Exception):
-    """Base class of histlib's dataset errors; ``path`` is the file or folder concerned."""
+    """Base class of histlib's dataset errors; ``path`` is the file or folder concerned.
+
+    Raised in a DataLoader worker, PyTorch re-raises it in the main process with the worker's whole
+    traceback as its message; the message is cut back to the error's own, so that 4 workers and 0
+    print the same line:
+
+    >>> print(DatasetError("Caught DatasetError in DataLoader worker process 2.\\nOriginal Traceback (most recent "
+    ...       "call last):\\n  File \\"x.py\\", line 1, in f\\n    g()\\nhistlib.data.errors.DatasetError: cannot read a.png"))
+    cannot read a.png
+    """
 
     def __init__(self, message: str, path: str | Path | None = None):
-        super().__init__(message)
+        super().__init__(_own_message(message))
         self.path = None if path is None else str(path)
+
+
+def _own_message(message: str) -> str:
+    """The error's own message inside a DataLoader worker's re-raised traceback (else ``message``)."""
+    if not (isinstance(message, str) and message.startswith("Caught ") and "DataLoader worker" in message
+            and "Original Traceback" in message):
+        return message
+    lines = message.rstrip().splitlines()
+    for index in range(len(lines) - 1, -1, -1):  # the traceback's last line "module.ErrorType: message"
+        match = re.match(r"^[A-Za-z_][\w.]*: ", lines[index])
+        if match:
+            return "\n".join([lines[index][match.end():], *lines[index + 1:]])
+    return message
 
 
 class DatasetNotFoundError(DatasetError, FileNotFoundError):

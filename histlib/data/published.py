@@ -161,10 +161,21 @@ def _make_dataset(spec, split, root, paths, ids, names, transform) -> ImageFileD
 # CUB-200-2011
 
 
+def _read_text(dataset: str, path: Path) -> str:
+    """An annotation file's text (UTF-8); a typed dataset error naming the file when it cannot be read."""
+    try:
+        return path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as error:
+        raise DatasetFormatError.in_file(dataset, path, f"is not UTF-8 text ({error.reason} at byte {error.start})"
+                                         ) from None
+    except OSError as error:
+        raise DatasetAccessError.at(dataset, path, "an annotation file", error.strerror or str(error)) from None
+
+
 def _read_cub_class_names(path: Path) -> dict[int, str]:
     """classes.txt: ``<id> <NNN.Name>`` per line -> {id: "Name"}; must be exactly ids 1-200."""
     names = {}
-    for number, line in enumerate(path.read_text().splitlines(), 1):
+    for number, line in enumerate(_read_text("cub", path).splitlines(), 1):
         if not line.strip():
             continue
         parts = line.split()
@@ -181,7 +192,7 @@ def _read_cub_class_names(path: Path) -> dict[int, str]:
 def _count_cub_split_rows(path: Path, classes: range) -> int:
     """The number of image_class_labels.txt rows (``<image id> <class id>``) in ``classes``."""
     count = 0
-    for number, line in enumerate(path.read_text().splitlines(), 1):
+    for number, line in enumerate(_read_text("cub", path).splitlines(), 1):
         if not line.strip():
             continue
         parts = line.split()
@@ -291,7 +302,7 @@ def _load_cars_kaggle(root: Path, base: Path, split: str, transform) -> ImageFil
     files = [_require_file(CARS, base / name, "a file of the Kaggle mirror") for name in KAGGLE_FILES]
     for part in ("train", "test"):
         _require_folder(CARS, base / "car_data" / "car_data" / part, "the Kaggle mirror's class folders")
-    names = [line.strip() for line in files[0].read_text().splitlines() if line.strip()]
+    names = [line.strip() for line in _read_text("cars", files[0]).splitlines() if line.strip()]
     if len(names) != 196:
         raise DatasetFormatError.in_file("cars", files[0], f"lists {len(names)} class names; Cars-196 has 196")
     paths, ids = _parse_with_pml(CARS, pml_datasets.Cars196, base, split, files)

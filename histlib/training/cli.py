@@ -60,7 +60,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         result = fit(config, resume=args.resume, overwrite=args.overwrite, progress=not args.no_progress)
         distributed.shutdown()
-    except (DatasetError, PretrainedWeightsError, RunFolderError, ValueError,
+    except (DatasetError, PretrainedWeightsError, RunFolderError, ValueError, FloatingPointError,
             distributed.RankFailedError) as error:
         if main_rank or not distributed.reported_by_main(error):
             print(f"python -m histlib.train{where}: {error}", file=sys.stderr)

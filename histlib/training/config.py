@@ -24,6 +24,9 @@ from ..runtime import check_device
 __all__ = ["TrainConfig", "RECIPES", "get_config", "parse_overrides", "SELECTIONS", "LOSSES", "HYPERGRAPHS",
            "FROZEN_IMAGE_SIZE"]
 
+#: The largest seed: the seeds of a run's epochs (seed x 100003 + epoch) must fit torch's 64-bit generator.
+MAX_SEED = 2**40
+
 #: Model selection rules. ``best_on_test`` is the reference's test-set feedback, named as such.
 SELECTIONS = ("val", "last", "best_on_test")
 #: HIST, and two pytorch-metric-learning baselines: a proxy loss and a pair loss.
@@ -114,12 +117,14 @@ def _validate(config: TrainConfig) -> None:
     def set_(name, value):
         object.__setattr__(config, name, value)
 
-    def integer(name, low, optional=False):
+    def integer(name, low, optional=False, high=None):
         value = getattr(config, name)
         if value is None and optional:
             return
-        if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < low:
-            fail(name, f"an integer >= {low}" + (" or None" if optional else ""))
+        if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < low \
+                or (high is not None and value > high):
+            fail(name, (f"an integer >= {low}" if high is None else f"an integer in [{low}, {high}]")
+                 + (" or None" if optional else ""))
         set_(name, int(value))
 
     def real(name, low, *, strict=True, high=None):
@@ -142,10 +147,12 @@ def _validate(config: TrainConfig) -> None:
         text(name)
     for name, low in (("image_size", 8), ("batch_size", 2), ("num_workers", 0), ("embedding_size", 1),
                       ("hgnn_hidden", 1), ("hgnn_layers", 1), ("epochs", 1), ("warmup_epochs", 0),
-                      ("lr_step", 1), ("eval_batch_size", 1), ("seed", 0)):
+                      ("lr_step", 1), ("eval_batch_size", 1)):
         integer(name, low)
-    for name in ("images_per_class", "max_images_per_class", "max_steps_per_epoch"):
+    integer("seed", 0, high=MAX_SEED)
+    for name in ("images_per_class", "max_steps_per_epoch"):
         integer(name, 1, optional=True)
+    integer("max_images_per_class", 2, optional=True)  # retrieval needs a second image of a query's class
     for name in ("tau", "lr", "lr_ds", "hgnn_lr_factor", "proxy_anchor_alpha", "ms_alpha", "ms_beta"):
         real(name, 0.0)
     for name in ("alpha", "lambda_s", "weight_decay", "proxy_anchor_margin", "ms_base"):

@@ -34,9 +34,10 @@ from .config import TrainConfig
 from .factory import build_criterion, build_model, parameter_groups
 from .parallel import ParallelObjective, check_world_size, rank_seed, seed_rank_augmentation
 from .run_data import RunData, build_run_data, labels_of
-from .runs import FitResult, RunFolder, RunFolderError, read_run
+from .runs import FitResult, RunFolder, RunFolderError, RunInUseError, load_state, read_run
 
-__all__ = ["fit", "load_or_train", "train_one_epoch", "evaluate", "train_loader", "SELECTION_NOTES"]
+__all__ = ["fit", "load_or_train", "train_one_epoch", "evaluate", "train_loader", "SELECTION_NOTES",
+           "NonFiniteLossError"]
 
 SELECTION_NOTES = {
     "val": "epoch with the best validation score on held-out training classes (no test feedback)",
@@ -75,6 +76,21 @@ def _workers(dataset: Dataset, config: TrainConfig) -> int:
     from ..features import FeatureDataset
 
     return 0 if isinstance(dataset, FeatureDataset) else config.num_workers
+
+
+class NonFiniteLossError(FloatingPointError):
+    """The loss of a step is NaN or infinite; ``step`` is 0-based within the epoch."""
+
+    def __init__(self, value: float, step: int, advice: str = "lower the learning rates"):
+        super().__init__(f"non-finite loss {value} at step {step + 1}; {advice}")
+        self.value, self.step = value, step
+
+
+def _loss_settings(config: TrainConfig) -> str:
+    """The settings that scale the loss itself (not the optimiser), for an error message."""
+    names = {"hist": ("tau", "alpha", "lambda_s"), "proxy_anchor": ("proxy_anchor_alpha", "proxy_anchor_margin"),
+             "multi_similarity": ("ms_alpha", "ms_beta", "ms_base")}[config.loss]
+    return ", ".join(f"{name}={getattr(config, name):g}" for name in names)
 
 
 def train_one_epoch(
@@ -121,7 +137,7 @@ def train_one_epoch(
             logged = parallel.mean_over_ranks(logged)  # every rank sees the same values (and a NaN anywhere)
         values = logged.tolist()  # the step's one device sync
         if not math.isfinite(values[0]):
-            raise FloatingPointError(f"non-finite loss {values[0]} at step {step}; lower the learning rates")
+            raise NonFiniteLossError(values[0], step)
         optimizer.zero_grad(set_to_none=True)
         if amp:
             scaler.scale(loss).backward()
@@ -203,11 +219,18 @@ def _build(config: TrainConfig, data: RunData, folder: RunFolder) -> _Session:
     device = pick_device(config.device) if world_size == 1 else distributed.rank_device(pick_device(config.device))
     num_classes = data.num_classes
     seed_everything(config.seed)
-    model = build_model(config).to(device)
+    try:
+        model = build_model(config).to(device)
+        criterion = build_criterion(config, num_classes).to(device)
+    except (MemoryError, RuntimeError) as error:  # torch's allocator raises RuntimeError (CPU) or OutOfMemoryError
+        if not isinstance(error, MemoryError) and "alloc" not in str(error) and "memory" not in str(error):
+            raise
+        raise ValueError(f"the model and loss do not fit in memory on {device} (embedding_size="
+                         f"{config.embedding_size}, hgnn_hidden={config.hgnn_hidden}, {num_classes} classes): "
+                         f"{str(error).splitlines()[0]}; choose smaller sizes") from None
     amp = config.amp and device.type == "cuda"
     if amp:
         model = model.to(memory_format=torch.channels_last)
-    criterion = build_criterion(config, num_classes).to(device)
     optimizer = torch.optim.Adam(parameter_groups(model, criterion, config), weight_decay=config.weight_decay)
     scheduler = torch.optim.lr_scheduler.StepLR(optimizer, step_size=config.lr_step, gamma=config.lr_gamma)
     scaler = torch.amp.GradScaler(device.type, enabled=amp)
@@ -224,13 +247,18 @@ def _restore(session: _Session, checkpoint: dict | None) -> None:
         if session.config.keep_epoch_models and session.writes:
             session.folder.save_epoch_model(session.model.state_dict(), 0)
         return
-    session.model.load_state_dict(checkpoint["model"])
-    session.criterion.load_state_dict(checkpoint["criterion"])
-    session.optimizer.load_state_dict(checkpoint["optimizer"])
-    session.scheduler.load_state_dict(checkpoint["scheduler"])
-    session.scaler.load_state_dict(checkpoint["scaler"])
-    session.history, session.steps = checkpoint["history"], checkpoint["steps"]
-    session.best_score, session.start_epoch = checkpoint["best_score"], checkpoint["epoch"]
+    path = session.folder.file("checkpoint.pt")
+    load_state(session.model, checkpoint.get("model"), path, "model")
+    load_state(session.criterion, checkpoint.get("criterion"), path, "loss")
+    try:
+        session.optimizer.load_state_dict(checkpoint["optimizer"])
+        session.scheduler.load_state_dict(checkpoint["scheduler"])
+        session.scaler.load_state_dict(checkpoint["scaler"])
+        session.history, session.steps = list(checkpoint["history"]), list(checkpoint["steps"])
+        session.best_score, session.start_epoch = float(checkpoint["best_score"]), int(checkpoint["epoch"])
+    except (KeyError, ValueError, TypeError, RuntimeError) as error:
+        raise RunFolderError(f"{path} cannot be resumed ({type(error).__name__}: {error}): the run folder is "
+                             "damaged; start the run again with overwrite") from None
 
 
 # -- one epoch, in phases -------------------------------------------------------------------------
@@ -246,12 +274,21 @@ def _train_epoch(session: _Session, epoch: int, progress: bool) -> dict:
     if session.world_size > 1:  # augmentation differs per rank; the sampler's draws do not
         seed_rank_augmentation(epoch_seed(config.seed, epoch), session.rank)
     loader = train_loader(session.data.train, config, epoch, rank=session.rank, world_size=session.world_size)
-    stats = train_one_epoch(
-        session.model, session.criterion, session.optimizer, loader,
-        session.device, session.scaler, config.max_steps_per_epoch, progress,
-        description=f"epoch {epoch + 1}/{config.epochs}" + (" (warm-up)" if warm_up else ""),
-        parallel=session.parallel,
-    )
+    try:
+        stats = train_one_epoch(
+            session.model, session.criterion, session.optimizer, loader,
+            session.device, session.scaler, config.max_steps_per_epoch, progress,
+            description=f"epoch {epoch + 1}/{config.epochs}" + (" (warm-up)" if warm_up else ""),
+            parallel=session.parallel,
+        )
+    except NonFiniteLossError as error:
+        if epoch == 0 and error.step == 0:  # before any update: the learning rates cannot be the cause
+            advice = (f"it was non-finite before any update, so the loss's own settings overflow "
+                      f"({_loss_settings(config)}): lower them")
+        else:
+            advice = (f"lower the learning rates (lr={config.lr:g}, lr_ds={config.lr_ds:g}, HGNN "
+                      f"lr={config.lr * config.hgnn_lr_factor:g}) or the loss's scale ({_loss_settings(config)})")
+        raise NonFiniteLossError(error.value, error.step, f"epoch {epoch + 1}: {advice}") from None
     session.steps += [{"epoch": epoch + 1, **step} for step in stats["steps"]]
     row = {"epoch": epoch + 1, "warm_up": warm_up, "lr": session.optimizer.param_groups[0]["lr"],
            "train_loss": stats["loss"], "images_per_s": stats["images_per_s"]}
@@ -282,6 +319,12 @@ def _select(session: _Session, row: dict) -> None:
         score = row["epoch"]
     else:
         score = row[("val_" if config.selection == "val" else "test_") + config.selection_metric]
+    if not math.isfinite(score):
+        raise FloatingPointError(
+            f"epoch {row['epoch']}: the selection metric {config.selection_metric} is {score} on the "
+            f"{'validation' if config.selection == 'val' else 'test'} split, so no epoch can be selected "
+            "(an empty split, no class with two images, or non-finite embeddings); check the data "
+            "(max_images_per_class >= 2) and the loss settings")
     if score > session.best_score:
         session.best_score = score
         if session.writes:
@@ -407,6 +450,7 @@ def _open(stack: contextlib.ExitStack, config: TrainConfig, data: RunData | None
         data = build_run_data(config) if data is None else data
         data.check(config)
         folder = RunFolder(config.output_dir)
+        _check_exists(folder, resume)
         stack.enter_context(folder.lock())
         checkpoint = folder.start(config, resume=resume, overwrite=overwrite)
         _check_resumable(checkpoint, config, 1)
@@ -421,6 +465,7 @@ def _open(stack: contextlib.ExitStack, config: TrainConfig, data: RunData | None
         folder = RunFolder(config.output_dir)
         opened = None
         if distributed.is_main():
+            _check_exists(folder, resume)
             stack.enter_context(folder.lock())
             checkpoint = folder.start(config, resume=resume, overwrite=overwrite)
             _check_resumable(checkpoint, config, distributed.world_size())
@@ -432,6 +477,13 @@ def _open(stack: contextlib.ExitStack, config: TrainConfig, data: RunData | None
         checkpoint, session.run_id = distributed.broadcast_from_main(opened)
     _restore(session, checkpoint)
     return session
+
+
+def _check_exists(folder: RunFolder, resume: bool) -> None:
+    """Resuming needs the folder of an interrupted run: never create an empty one to find nothing in it."""
+    if resume and not folder.path.is_dir():
+        raise RunFolderError(f"cannot resume: {folder.path} does not exist (no run to continue); start without "
+                             "resume, or give the output_dir of the interrupted run")
 
 
 def _check_resumable(checkpoint: dict | None, config: TrainConfig, world_size: int) -> None:
@@ -451,8 +503,9 @@ def load_or_train(config: TrainConfig, data: RunData | None = None, progress: bo
     """The finished run of ``config`` in ``config.output_dir``; else resume its interrupted run;
     else train it.
 
-    A folder that holds another config's run, or a mixed or damaged one, raises a
-    :class:`~histlib.training.runs.RunFolderError` unless ``replace`` (then it is trained anew).
+    A folder that holds another config's run, or a mixed or damaged one (files that cannot be read,
+    or lack what a run records), raises a :class:`~histlib.training.runs.RunFolderError` unless
+    ``replace`` (then it is trained anew).
     ``on_epoch_end`` is :func:`fit`'s, called for the epochs trained now (none for a finished run).
     """
     folder = RunFolder(config.output_dir)
@@ -466,7 +519,14 @@ def load_or_train(config: TrainConfig, data: RunData | None = None, progress: bo
                 raise
             return fit(config, data, progress=progress, overwrite=True, on_epoch_end=on_epoch_end)
     if status in ("interrupted", "running") and same and folder.file("checkpoint.pt").is_file():
-        return fit(config, data, resume=True, progress=progress, on_epoch_end=on_epoch_end)  # a live holder raises RunInUseError
+        try:  # a live holder raises RunInUseError
+            return fit(config, data, resume=True, progress=progress, on_epoch_end=on_epoch_end)
+        except RunInUseError:
+            raise
+        except RunFolderError:  # a damaged checkpoint
+            if not replace:
+                raise
+            return fit(config, data, progress=progress, overwrite=True, on_epoch_end=on_epoch_end)
     if status == "empty" or (status == "interrupted" and same):
         return fit(config, data, progress=progress, overwrite=status != "empty", on_epoch_end=on_epoch_end)
     if not replace:

@@ -58,6 +58,8 @@ __all__ = [
 FORMAT_VERSION = 1
 ARTEFACTS = ("manifest.json", "checkpoint.pt", "selected.pt", "history.json", "metrics.csv", "results.json", "epochs")
 _PATH_FIELDS = ("data_root",)
+#: What a manifest must hold (anything else is a damaged folder, never a KeyError).
+_MANIFEST_KEYS = {"run_id": str, "status": str, "config": dict, "fingerprint": str}
 # Fields added after FORMAT_VERSION 1, left out of the identity at their default value: runs written
 # before they existed (whose manifests lack them) keep their identity and fingerprint.
 _LATER_FIELDS = {"hypergraph": "per_gpu", "hgnn_propagation": "hypergraph", "hgnn_batchnorm": True,
@@ -210,32 +212,50 @@ class RunFolder:
         manifest = _read_json(path)
         if not isinstance(manifest, dict) or manifest.get("format") != "histlib-run":
             raise RunFolderError(f"{path} is not a histlib run manifest; choose another output_dir or overwrite")
+        problems = [f"{key!r} ({kind.__name__})" for key, kind in _MANIFEST_KEYS.items()
+                    if not isinstance(manifest.get(key), kind)]
+        if problems or manifest["status"] not in ("running", "finished"):
+            what = f"lacks {', '.join(problems)}" if problems else f"has status {manifest['status']!r}"
+            raise RunFolderError(f"{path} {what}: the run folder is damaged; start the run again with overwrite")
         return manifest
 
     def has_artefacts(self) -> bool:
         return any(self.file(name).exists() for name in ARTEFACTS)
 
     def status(self) -> str:
-        """"empty", "unknown" (run files without a manifest), "running" (its process lives),
+        """"empty", "unknown" (run files without a manifest), "damaged" (a manifest that cannot be
+        read or lacks what a run records), "running" (its process lives, and it is not this one),
         "interrupted" or "finished"."""
         if not self.has_artefacts():
             return "empty"
-        manifest = self.manifest()
+        try:
+            manifest = self.manifest()
+        except RunFolderError:
+            return "damaged"
         if manifest is None:
             return "unknown"
         if manifest["status"] == "finished":
             return "finished"
-        return "running" if self.holder() is not None else "interrupted"
+        holder = self.holder()
+        return "running" if holder is not None and holder != os.getpid() else "interrupted"
 
     def holds_run_of(self, config: TrainConfig) -> bool:
-        """Whether the folder's manifest describes a run of ``config`` (in any status)."""
-        manifest = self.manifest() if self.file("manifest.json").is_file() else None
+        """Whether the folder's manifest describes a run of ``config`` (in any status; never a damaged one)."""
+        try:
+            manifest = self.manifest()
+        except RunFolderError:
+            return False
         return manifest is not None and not config_differences(manifest["config"], config)
 
     def describe(self, config: TrainConfig | None = None) -> str:
         """One line saying what the folder holds, relative to ``config`` when given."""
         status = self.status()
-        if status in ("empty", "unknown"):
+        if status in ("empty", "unknown", "damaged"):
+            if status == "damaged":
+                try:
+                    self.manifest()
+                except RunFolderError as error:
+                    return f"{self.path} holds a damaged run ({error})"
             return {"empty": f"{self.path} holds no run",
                     "unknown": f"{self.path} holds run files without a manifest.json (another program or an "
                                "older histlib wrote them)"}[status]
@@ -298,7 +318,7 @@ class RunFolder:
         """
         status = self.status()
         if resume:
-            if status == "unknown":
+            if status in ("unknown", "damaged"):
                 raise RunFolderError(f"cannot resume: {self.describe()}; start again with overwrite")
             manifest = self.manifest()
             if manifest is None or not self.file("checkpoint.pt").is_file():
@@ -308,15 +328,31 @@ class RunFolder:
             if changed:
                 raise RunFolderError(f"cannot resume {self.path}: the config differs in {changed}")
             checkpoint = self.read_checkpoint(manifest)
-            self._write_manifest(config, manifest["run_id"], "running", manifest.get("started"))
+            with self._writable("resume the run in"):
+                self._write_manifest(config, manifest["run_id"], "running", manifest.get("started"))
             return checkpoint
         if status != "empty":
             if not overwrite:
-                raise RunExistsError(f"{self.describe(config)}; pass resume (--resume) to continue it, overwrite "
-                                     "(--overwrite) to replace it, or choose another output_dir")
-            self.clear()
-        self._write_manifest(config, uuid.uuid4().hex, "running")
+                resumable = status == "interrupted" and self.holds_run_of(config) and self.file("checkpoint.pt").is_file()
+                options = "pass resume (--resume) to continue it, overwrite (--overwrite) to replace it" if resumable \
+                    else "pass overwrite (--overwrite) to replace " + ("it" if status in ("finished", "interrupted")
+                                                                     else "its run files")
+                raise RunExistsError(f"{self.describe(config)}; {options}, or choose another output_dir")
+            with self._writable("replace the run in"):
+                self.clear()
+        with self._writable("start a run in"):
+            self._write_manifest(config, uuid.uuid4().hex, "running")
         return None
+
+    @contextlib.contextmanager
+    def _writable(self, doing: str) -> Iterator[None]:
+        """An OSError while writing the folder becomes a RunFolderError that names it."""
+        try:
+            yield
+        except OSError as error:
+            raise RunFolderError(f"cannot {doing} {self.path}: {error.strerror or error}"
+                                 f"{f' ({error.filename})' if error.filename else ''}; choose a writable output_dir"
+                                 ) from None
 
     def clear(self) -> None:
         """Delete the run files (not the lock, not unrelated files)."""
@@ -421,21 +457,58 @@ def read_run(config: TrainConfig, *, map_location="cpu") -> FitResult:
     changed = config_differences(manifest["config"], config)
     if changed:
         raise RunFolderError(f"{folder.describe(config)}")
-    results = _read_json(folder.file("results.json"))
-    history = _read_json(folder.file("history.json"))
+    results = _checked(folder.file("results.json"), _read_json(folder.file("results.json")), _RESULTS_KEYS)
+    history = _checked(folder.file("history.json"), _read_json(folder.file("history.json")), _HISTORY_KEYS)
+    if not history["epochs"] or not 1 <= results["selected_epoch"] <= len(history["epochs"]):
+        raise RunFolderError(f"{folder.file('history.json')} has {len(history['epochs'])} epochs, and results.json "
+                             f"selects epoch {results['selected_epoch']}: the run folder is damaged; start the run "
+                             "again with overwrite")
     selected = _load_torch(folder.file("selected.pt"), "selected", map_location)
     for name, value in (("results.json", results), ("history.json", history), ("selected.pt", selected)):
         folder._check_belongs(value, name, manifest)
     model = build_model(config)
-    model.load_state_dict(selected["model"])
+    load_state(model, selected.get("model"), folder.file("selected.pt"), "model")
     criterion = build_criterion(config, results["num_classes"])
-    criterion.load_state_dict(selected["criterion"])
+    load_state(criterion, selected.get("criterion"), folder.file("selected.pt"), "loss")
     return FitResult(
         history=history["epochs"], selection=results["selection"], selected_epoch=results["selected_epoch"] - 1,
         test_metrics=results["test_metrics"], output_dir=folder.path, model=model.eval(),
         criterion=criterion.eval(), steps=history["steps"], config=config, run_id=manifest["run_id"],
         seconds=results["seconds"],
     )
+
+
+#: What results.json and history.json must hold (anything else is a damaged folder, never a KeyError).
+_RESULTS_KEYS = {"test_metrics": dict, "selection": str, "selected_epoch": int, "num_classes": int,
+                 "seconds": (int, float)}
+_HISTORY_KEYS = {"epochs": list, "steps": list}
+
+
+def _checked(path: Path, value: Any, keys: dict) -> dict:
+    """``value`` (a file's JSON) when it is an object with every key of the expected type."""
+    if not isinstance(value, dict):
+        raise RunFolderError(f"{path} holds a JSON {type(value).__name__}, not the object histlib writes: the run "
+                             "folder is damaged; start the run again with overwrite")
+    missing = [key for key, kind in keys.items() if not isinstance(value.get(key), kind)
+               or isinstance(value.get(key), bool)]
+    if missing:
+        raise RunFolderError(f"{path} lacks {', '.join(map(repr, missing))} (or holds the wrong type): the run "
+                             "folder is damaged; start the run again with overwrite")
+    return value
+
+
+def load_state(module: torch.nn.Module, state: Any, path: Path, what: str) -> None:
+    """``module.load_state_dict(state)``, a :class:`RunFolderError` naming ``path`` when it does not fit."""
+    if not isinstance(state, dict):
+        raise RunFolderError(f"{path} holds no {what} state: the run folder is damaged; start the run again with "
+                             "overwrite")
+    try:
+        module.load_state_dict(state)
+    except (RuntimeError, KeyError, TypeError) as error:
+        first = str(error).strip().splitlines()
+        raise RunFolderError(f"{path} holds a {what} of another shape than this config builds "
+                             f"({first[0] if first else type(error).__name__} ...): it was trained with other "
+                             "settings; start the run again with overwrite") from None
 
 
 # -- the lock, portable enough ------------------------------------------------------------------------

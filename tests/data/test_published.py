@@ -5,6 +5,7 @@ import pytest
 from PIL import Image
 
 from histlib.data import DatasetFormatError, DatasetNotFoundError, UnreadableImageError, load_dataset
+from histlib.data.errors import DatasetAccessError
 from histlib.data.published import CARS, CUB, SOP, cars_layout
 from histlib.data.transforms import resnet_transform
 
@@ -123,6 +124,43 @@ def test_cub_incomplete_class_list_is_a_format_error(cub_root):
     with pytest.raises(DatasetFormatError) as error:
         load_dataset("cub", cub_root, "train")
     assert_points_to_readme(error, classes, "1-200")
+
+
+def test_cub_class_list_that_is_not_utf8_is_a_format_error_naming_the_file(cub_root):
+    classes = cub_root / "CUB_200_2011" / "classes.txt"
+    classes.write_bytes(b"1 001.\xff\xfe_Albatross\n")
+    with pytest.raises(DatasetFormatError) as error:
+        load_dataset("cub", cub_root, "train")
+    assert_points_to_readme(error, classes, "is not UTF-8 text")
+
+
+def test_cub_class_list_without_read_permission_is_a_typed_access_error(cub_root, monkeypatch):
+    classes = cub_root / "CUB_200_2011" / "classes.txt"
+    read_text = fx.Path.read_text
+
+    def refuse(self, *args, **kwargs):  # chmod 000 does not stop root, so the refusal is simulated
+        if self == classes:
+            raise PermissionError(13, "Permission denied", str(self))
+        return read_text(self, *args, **kwargs)
+
+    monkeypatch.setattr(fx.Path, "read_text", refuse)
+    with pytest.raises(DatasetAccessError) as error:
+        load_dataset("cub", cub_root, "train")
+    assert_points_to_readme(error, classes, "Permission denied")
+    assert isinstance(error.value, OSError) and error.value.path == str(classes)
+
+
+@pytest.mark.parametrize("workers", [0, 2])
+def test_an_unreadable_image_is_the_same_one_line_error_with_or_without_loader_workers(cub_root, workers):
+    from torch.utils.data import DataLoader
+
+    train = load_dataset("cub", cub_root, "train", transform=resnet_transform(train=False, size=32))
+    fx.corrupt_file(fx.Path(train.paths[2]), "garbage")
+    with pytest.raises(UnreadableImageError) as error:
+        list(DataLoader(train, batch_size=2, num_workers=workers))
+    message = str(error.value)
+    assert message.startswith(f"cannot read image {train.paths[2]}") and "\n" not in message
+    assert "Traceback" not in message and "DataLoader worker" not in message
 
 
 def test_cub_files_that_disagree_are_a_format_error_not_a_silent_short_split(cub_root):

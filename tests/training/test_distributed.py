@@ -351,7 +351,7 @@ def test_resume_under_two_processes_continues_to_the_same_numbers(two_ranks):
 def test_a_start_up_error_on_any_rank_stops_every_rank_and_is_reported_once(two_ranks):
     _, ranks = two_ranks
     kind, message, quiet = ranks[0]["folder_error"]  # rank 0 alone opens the folder
-    assert kind == "RunFolderError" and "holds no checkpoint.pt" in message and not quiet
+    assert kind == "RunFolderError" and "cannot resume: " in message and "does not exist" in message and not quiet
     kind, message, quiet = ranks[1]["folder_error"]
     assert kind == "RankFailedError" and message.startswith("rank 0 of 2 failed while starting the run: "
                                                             "RunFolderError") and quiet  # rank 0 prints it

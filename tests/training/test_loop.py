@@ -8,7 +8,8 @@ import torch
 
 from histlib.losses import HISTLoss
 from histlib.models import EmbeddingNet
-from histlib.training import RunData, build_criterion, fit, get_config, parameter_groups
+from histlib.training import RunData, RunFolder, build_criterion, fit, get_config, parameter_groups
+from histlib.training import loop as loop_module
 
 
 class Blobs(torch.utils.data.Dataset):
@@ -162,3 +163,43 @@ def test_a_control_is_a_config_field_that_reaches_the_loss_and_the_run_identity(
     assert config_fingerprint(config) != config_fingerprint(small_config(tmp_path))
     result = fit(replace(config, epochs=1), blob_data(), progress=False)
     assert math.isfinite(result.history[0]["train_hgnn_loss"])
+
+
+# -- runtime failures name the setting to change, and leave a folder that reads interrupted
+
+
+def test_a_loss_that_overflows_before_any_update_blames_its_own_settings_not_the_learning_rate(tmp_path):
+    config = small_config(tmp_path, tau=1e300, epochs=1)
+    with pytest.raises(FloatingPointError, match=r"epoch 1: it was non-finite before any update, so the loss's own "
+                                                  r"settings overflow \(tau=1e\+300"):
+        fit(config, blob_data(), progress=False)
+    assert RunFolder(config.output_dir).status() == "interrupted"
+
+
+def test_a_loss_that_diverges_later_names_the_learning_rates(tmp_path, monkeypatch):
+    calls = []
+    real = loop_module.HISTLoss.forward
+
+    def forward(self, *args, **kwargs):
+        calls.append(1)
+        loss = real(self, *args, **kwargs)
+        return loss * float("nan") if len(calls) == 3 else loss
+
+    monkeypatch.setattr(loop_module.HISTLoss, "forward", forward)
+    with pytest.raises(FloatingPointError, match=r"non-finite loss nan at step 3; epoch 1: lower the learning rates "
+                                                  r"\(lr=0.003, lr_ds=0.1, HGNN lr=0.003\)"):
+        fit(small_config(tmp_path, epochs=1), blob_data(), progress=False)
+
+
+def test_a_model_too_large_for_memory_is_a_clear_error(tmp_path):
+    with pytest.raises(ValueError, match=r"do not fit in memory on cpu \(embedding_size=10000000000"):
+        fit(small_config(tmp_path, embedding_size=10_000_000_000), blob_data(), progress=False)
+
+
+def test_a_selection_metric_that_is_nan_stops_the_run_with_what_to_check(tmp_path, monkeypatch):
+    monkeypatch.setattr(loop_module, "_evaluate_epoch", lambda session, progress: {"val_map@r": float("nan")})
+    config = small_config(tmp_path, epochs=2, selection_metric="map@r")
+    with pytest.raises(FloatingPointError, match="selection metric map@r is nan on the validation split, so no "
+                                                 "epoch can be selected"):
+        fit(config, blob_data(), progress=False)
+    assert RunFolder(config.output_dir).status() == "interrupted"  # resumable or replaceable, never "running"

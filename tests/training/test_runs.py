@@ -162,7 +162,7 @@ def test_load_or_train_resumes_an_interrupted_run_to_the_same_numbers(tmp_path):
         resumed = load_or_train(config, blob_data())
     finally:
         training_loop.fit = saved
-    assert calls == [{"resume": True, "progress": False}]
+    assert calls == [{"resume": True, "progress": False, "on_epoch_end": None}]
     assert _numbers(resumed.history) == _numbers(straight.history) and resumed.steps == straight.steps
     assert [s["epoch"] for s in resumed.steps] == [1] * 6 + [2] * 6 + [3] * 6  # 96 images, batch 16
 
@@ -170,7 +170,7 @@ def test_load_or_train_resumes_an_interrupted_run_to_the_same_numbers(tmp_path):
 def test_rerunning_a_recipe_never_overwrites_a_finished_run_silently(tmp_path):
     config = small_config(tmp_path, epochs=1)
     first = fit(config, blob_data(), progress=False)
-    with pytest.raises(RunExistsError, match="holds a finished run of this config.*--resume.*--overwrite"):
+    with pytest.raises(RunExistsError, match="holds a finished run of this config; pass overwrite \(--overwrite\) to replace it"):
         fit(config, blob_data(), progress=False)
     again = fit(config, blob_data(), progress=False, overwrite=True)
     assert again.test_metrics == first.test_metrics and again.run_id != first.run_id
@@ -179,7 +179,7 @@ def test_rerunning_a_recipe_never_overwrites_a_finished_run_silently(tmp_path):
 
 def test_resume_accepts_the_same_folder_spelled_differently_and_refuses_nothing_to_resume(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    with pytest.raises(RunFolderError, match="holds no checkpoint.pt to continue from"):
+    with pytest.raises(RunFolderError, match="cannot resume: .* does not exist"):
         fit(small_config(tmp_path, output_dir="run", epochs=1), blob_data(), resume=True, progress=False)
     config = small_config(tmp_path, output_dir="run", epochs=1)
     fit(config, blob_data(), progress=False)
@@ -258,6 +258,9 @@ def test_every_artefact_carries_the_run_id(tmp_path):
     ({"alpha": float("inf")}, "alpha must be a finite number >= 0"),
     ({"tau": 0.0}, "tau must be a finite number > 0"),
     ({"batch_size": 1}, "batch_size must be an integer >= 2"),
+    ({"seed": 2**70}, r"seed must be an integer in \[0, 1099511627776\]"),  # not an overflow deep in torch
+    ({"seed": -1}, r"seed must be an integer in \[0, "),
+    ({"max_images_per_class": 1}, "max_images_per_class must be an integer >= 2"),  # retrieval needs a class-mate
     ({"lr_gamma": 1.5}, "lr_gamma must be a finite number > 0.0 and <= 1.0"),
     ({"images_per_class": 5}, r"batch_size \(64\) must be a multiple of images_per_class \(5\)"),
     ({"loss": "triplet"}, "loss must be one of"),
@@ -278,3 +281,87 @@ def test_numpy_numbers_are_accepted_as_settings():
 def test_cuda_is_refused_where_there_is_none():
     with pytest.raises(ValueError, match="CUDA is not available on this machine"):
         get_config("glyphs", device="cuda")
+
+
+# -- valid JSON that is not what a run writes: a clear error, and load_or_train(replace=True) retrains
+
+
+def _edit_json(path: Path, change) -> None:
+    value = json.loads(path.read_text())
+    path.write_text(json.dumps(change(value)))
+
+
+@pytest.mark.parametrize("name, change, problem", [
+    ("manifest.json", lambda m: {k: v for k, v in m.items() if k != "status"}, "lacks 'status'"),
+    ("manifest.json", lambda m: {k: v for k, v in m.items() if k != "config"}, "lacks 'config'"),
+    ("history.json", lambda h: [], "holds a JSON list"),
+    ("history.json", lambda h: {k: v for k, v in h.items() if k != "epochs"}, "lacks 'epochs'"),
+    ("results.json", lambda r: {k: v for k, v in r.items() if k != "test_metrics"}, "lacks 'test_metrics'"),
+])
+def test_run_files_that_are_valid_json_but_not_a_runs_are_damaged_and_retrained(tmp_path, name, change, problem):
+    config = small_config(tmp_path, epochs=1)
+    fit(config, blob_data(), progress=False)
+    path = Path(config.output_dir) / name
+    _edit_json(path, change)
+    with pytest.raises(RunFolderError, match=f"{path}.*{problem}.*damaged"):
+        read_run(config)
+    with pytest.raises(RunFolderError, match="damaged"):
+        load_or_train(config, blob_data())
+    if name == "manifest.json":
+        assert RunFolder(config.output_dir).status() == "damaged"
+        with pytest.raises(RunExistsError, match="holds a damaged run.*pass overwrite") as error:
+            fit(config, blob_data(), progress=False)
+        assert "--resume" not in str(error.value)  # resuming a damaged run cannot work
+    result = load_or_train(config, blob_data(), replace=True)  # the docstring's promise: trained anew
+    assert RunFolder(config.output_dir).status() == "finished" and read_run(config).run_id == result.run_id
+
+
+def test_a_selected_model_of_another_shape_is_a_clear_error(tmp_path):
+    config = small_config(tmp_path, epochs=1)
+    fit(config, blob_data(), progress=False)
+    path = Path(config.output_dir) / "selected.pt"
+    selected = torch.load(path, weights_only=True)
+    selected["model"] = {k: torch.zeros([s + 1 for s in v.shape]) if v.ndim else v for k, v in selected["model"].items()}
+    torch.save(selected, path)
+    with pytest.raises(RunFolderError, match=f"{path} holds a model of another shape"):
+        read_run(config)
+    load_or_train(config, blob_data(), replace=True)  # a cache: retrained
+
+
+def test_resume_on_a_missing_folder_creates_nothing(tmp_path):
+    config = small_config(tmp_path, output_dir=str(tmp_path / "never"), epochs=1)
+    with pytest.raises(RunFolderError, match="cannot resume: .*never does not exist"):
+        fit(config, blob_data(), resume=True, progress=False)
+    assert not (tmp_path / "never").exists()
+
+
+def test_foreign_files_are_not_told_to_resume_and_a_crashed_run_reads_interrupted(tmp_path):
+    folder = tmp_path / "foreign"
+    folder.mkdir()
+    (folder / "history.json").write_text("{}")
+    with pytest.raises(RunExistsError) as error:
+        fit(small_config(tmp_path, output_dir=str(folder), epochs=1), blob_data(), progress=False)
+    assert "--overwrite" in str(error.value) and "--resume" not in str(error.value)
+
+    config = small_config(tmp_path, epochs=2)
+
+    def crash(row):
+        raise KeyboardInterrupt  # the process dies after epoch 1 (its checkpoint is written)
+
+    with pytest.raises(KeyboardInterrupt):
+        fit(config, blob_data(), progress=False, on_epoch_end=crash)
+    assert RunFolder(config.output_dir).status() == "interrupted"
+    with pytest.raises(RunExistsError, match="holds an interrupted run of this config; pass resume"):
+        fit(config, blob_data(), progress=False)  # not "running": the lock this call holds is its own
+
+
+def test_a_folder_that_cannot_be_written_is_a_clear_error(tmp_path, monkeypatch):
+    config = small_config(tmp_path, epochs=1)
+    fit(config, blob_data(), progress=False)
+
+    def refuse(self):
+        raise PermissionError(13, "Permission denied", str(Path(config.output_dir) / "history.json"))
+
+    monkeypatch.setattr(RunFolder, "clear", refuse)
+    with pytest.raises(RunFolderError, match="cannot replace the run in .*Permission denied.*history.json"):
+        fit(config, blob_data(), progress=False, overwrite=True)
