@@ -183,7 +183,8 @@ def _known_outcomes(results: Path) -> tuple[dict[str, dict], dict[str, list[dict
         rows = read_table(table)
         if table.stem.endswith("_curves"):
             for row in rows:
-                curves.setdefault(row["fingerprint"], []).append(row)
+                if row.get("fingerprint") and "point" in row:  # a sweep's curves (not a tuning study's)
+                    curves.setdefault(row["fingerprint"], []).append(row)
             continue
         for row in rows:
             if "fingerprint" in row and "grid" in row:  # the outcome columns only, never a grid's settings

@@ -192,3 +192,10 @@ def test_a_table_keeps_one_row_per_point_and_seed_when_a_run_is_trained_again(tm
     assert [(r["point"], r["seed"]) for r in rows] == [
         ("lambda_s=0.0", 1), ("lambda_s=0.0", 2), ("lambda_s=1.0", 1), ("lambda_s=1.0", 2)]  # n did not grow
     assert "0123456789abcdef" not in {r["fingerprint"] for r in rows}
+
+
+def test_tuning_tables_beside_the_sweep_tables_are_not_mistaken_for_runs(tmp_path):
+    (tmp_path / "tuning.csv").write_text("study,loss,trial,state,value,fingerprint\ntuning,hist,0,COMPLETE,0.5,abc\n")
+    (tmp_path / "tuning_curves.csv").write_text("study,loss,trial,epoch,val_map@r\ntuning,hist,0,1,0.5\n")
+    sweep.run_sweep(GRIDS["ci"], tmp_path, tmp_path / "runs", train=fake_result, report=lambda _: None)
+    assert len(sweep.read_table(tmp_path / "ci.csv")) == 4
