@@ -537,17 +537,21 @@ def optimisation_history(studies: Mapping[str, Sequence[dict]], title: str = "")
     return fig
 
 
-def importance_figure(importances: Mapping[str, Mapping[str, float]], title: str = "") -> plt.Figure:
-    """Horizontal bars: each study's parameter importances (fractions summing to 1), one panel per
-    study, the parameters in the first study's order; one x range for every panel."""
+def importance_figure(importances: Mapping[str, Mapping[str, Mapping[str, float]]], title: str = "") -> plt.Figure:
+    """Horizontal bars: each study's parameter importances (:func:`histlib.tuning.param_importances`:
+    the mean over evaluator seeds, whiskers their range), one panel per study, the parameters in the
+    first study's order, one 0-1 scale for every panel."""
     names = list(next(iter(importances.values())))
-    fig, axes = plt.subplots(1, len(importances), figsize=(4.2 * len(importances), 0.35 * len(names) + 1.4),
+    fig, axes = plt.subplots(1, len(importances), figsize=(4.4 * len(importances), 0.35 * len(names) + 1.5),
                              squeeze=False, sharex=True, sharey=True, constrained_layout=True)
     for ax, (study, values) in zip(axes.flat, importances.items()):
-        ax.barh(range(len(names)), [values.get(n, 0.0) for n in names], color=LOSS_COLOURS["hist"])
+        mean = np.array([values[n]["importance"] if n in values else 0.0 for n in names])
+        low = np.array([values[n]["low"] if n in values else 0.0 for n in names])
+        high = np.array([values[n]["high"] if n in values else 0.0 for n in names])
+        ax.barh(range(len(names)), mean, xerr=[mean - low, high - mean], color=LOSS_COLOURS["hist"], capsize=3)
         ax.set_yticks(range(len(names)), names)
-        ax.invert_yaxis()
-        ax.set(xlim=(0, 1), xlabel="importance (fANOVA, share of the variance)", title=study)
+        ax.set(xlim=(0, 1), xlabel="importance (fANOVA share of the variance)", title=study)
+    axes.flat[0].invert_yaxis()  # the shared y axis: the first study's most important parameter on top
     if title:
         fig.suptitle(title)
     return fig

@@ -155,7 +155,11 @@ def test_optimisation_history_draws_each_losss_best_so_far_over_its_trials():
 
 
 def test_importance_figure_puts_every_study_on_one_zero_to_one_scale():
-    fig = importance_figure({"a": {"tau": 0.7, "alpha": 0.3}, "b": {"alpha": 0.9, "tau": 0.1}})
-    widths = [[bar.get_width() for bar in ax.patches] for ax in fig.axes]
+    def imp(value):
+        return {"importance": value, "low": value - 0.05, "high": value + 0.05, "rho": -0.5}
+
+    fig = importance_figure({"a": {"tau": imp(0.7), "alpha": imp(0.3)}, "b": {"alpha": imp(0.9), "tau": imp(0.1)}})
+    widths = [[round(bar.get_width(), 6) for bar in ax.patches] for ax in fig.axes]
     assert widths == [[0.7, 0.3], [0.1, 0.9]]  # the first study's order in both panels
     assert all(ax.get_xlim() == (0, 1) for ax in fig.axes)
+    assert all(ax.yaxis_inverted() for ax in fig.axes)  # the first parameter on top, in both panels

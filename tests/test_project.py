@@ -89,3 +89,25 @@ def test_readme_frozen_regime_table_follows_from_the_committed_tables():
         cells = " | ".join(f"{100 * summary[p]['mean']:.1f} +/- {100 * summary[p]['std']:.1f}" for p in points)
         seeds = {s["n"] for s in summary.values()}
         assert len(seeds) == 1 and f"| `{stand_in}` ({seeds.pop()}) | {cells} |" in readme, stand_in
+
+
+def test_readme_head_to_head_follows_from_the_tuning_studies():
+    """The README's head-to-head rows are the 5-seed re-runs of each loss's best Optuna trial."""
+    from histlib.analysis import compare_to_reference, summarize
+    from histlib.sweep import read_table
+
+    readme = (ROOT / "README.md").read_text()
+    rows = read_table(ROOT / "results" / "head_to_head.csv")
+    versus = {r["loss"]: r for r in compare_to_reference(rows, "loss", "hist", "test_map@r")}
+    recall = {s["loss"]: s for s in summarize(rows, "loss", "test_recall@1")}
+    text = (f"HIST {100 * versus['hist']['mean']:.1f} +/- {100 * versus['hist']['std']:.1f} "
+            f"(R@1 {100 * recall['hist']['mean']:.1f}), ")
+    for loss, name in (("proxy_anchor", "Proxy-Anchor"), ("multi_similarity", "Multi-Similarity")):
+        text += (f"{name} {100 * versus[loss]['mean']:.1f} +/- {100 * versus[loss]['std']:.1f} "
+                 f"(R@1 {100 * recall[loss]['mean']:.1f}, p = {versus[loss]['p_value']:.2f})")
+        text += ", " if loss == "proxy_anchor" else ""
+    assert text in readme
+    frozen = {s["loss"]: s for s in summarize(read_table(ROOT / "results" / "frozen_head_to_head.csv"), "loss",
+                                                "test_map@r")}
+    assert (f"HIST {100 * frozen['hist']['mean']:.1f} +/- {100 * frozen['hist']['std']:.1f} ties Proxy-Anchor "
+            f"{100 * frozen['proxy_anchor']['mean']:.1f} +/- {100 * frozen['proxy_anchor']['std']:.1f}") in readme

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 import shutil
 import signal
@@ -184,10 +185,14 @@ def test_importances_are_computed_from_the_committed_table_and_find_the_setting_
     rows.append({**rows[0], "trial": 12, "state": "PRUNED", "value": 0.0})  # not a finished trial: left out
     study = tuning.study_from_table(rows, "hist")
     assert len(study.trials) == 12 and study.best_value == 0.5
-    importances = tuning.param_importances(rows, "hist")
-    assert list(importances)[0] == "tau" and importances["tau"] > 0.5
-    assert sum(importances.values()) == pytest.approx(1.0)
-    assert importances == tuning.param_importances(rows, "hist")  # seeded
+    importances = tuning.param_importances(rows, "hist", seeds=range(3))
+    assert list(importances)[0] == "tau" and importances["tau"]["importance"] > 0.5
+    assert sum(v["importance"] for v in importances.values()) == pytest.approx(1.0)
+    assert all(v["low"] <= v["importance"] <= v["high"] for v in importances.values())
+    assert importances["tau"]["rho"] == pytest.approx(-1.0)  # a smaller tau, a better score (the direction)
+    assert math.isnan(importances["images_per_class"]["rho"])  # a choice with None has no direction
+    assert math.isnan(importances["lambda_s"]["rho"])  # constant in these trials
+    assert importances == tuning.param_importances(rows, "hist", seeds=range(3))  # seeded
     with pytest.raises(ValueError, match="no completed trial of 'proxy_anchor'"):
         tuning.study_from_table(rows, "proxy_anchor")
 
