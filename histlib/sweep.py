@@ -46,11 +46,13 @@ METRIC_COLUMNS = ("recall@1", "recall@2", "recall@4", "recall@8", "recall@10", "
 class SweepRun:
     """One (grid point, seed): its config, the settings that vary in the grid, its fingerprint."""
 
-    def __init__(self, grid: Grid, point: dict, seed: int, runs_root: Path):
+    def __init__(self, grid: Grid, point: dict, seed: int, runs_root: Path, data_root: Path | None = None):
         values = {**grid.fixed, **point, "seed": seed}
+        if data_root is not None and "data_root" not in values:  # the project's data, from any working directory
+            values["data_root"] = str(data_root)
         provisional = get_config(grid.base, **values)
         self.fingerprint = config_fingerprint(provisional)
-        self.config = get_config(grid.base, **values, output_dir=str(runs_root / self.fingerprint))
+        self.config = get_config(grid.base, **values, output_dir=str(Path(runs_root).resolve() / self.fingerprint))
         self.point, self.seed, self.grid = point, seed, grid
 
     @property
@@ -58,10 +60,12 @@ class SweepRun:
         return " ".join(f"{k}={v}" for k, v in self.point.items()) or "recipe"
 
 
-def plan(grid: Grid, results: Path, runs_root: Path, seeds: Iterable[int] | None = None) -> list[SweepRun]:
-    """Every run of ``grid`` (points x seeds, in order); derived grids read their source table."""
+def plan(grid: Grid, results: Path, runs_root: Path, seeds: Iterable[int] | None = None,
+         data_root: Path | None = None) -> list[SweepRun]:
+    """Every run of ``grid`` (points x seeds, in order); derived grids read their source table.
+    ``data_root``: where the datasets are (default: the recipe's, relative to the working directory)."""
     points = grid.points_for(results)
-    return [SweepRun(grid, point, seed, runs_root) for point in points for seed in (seeds or grid.seeds)]
+    return [SweepRun(grid, point, seed, runs_root, data_root) for point in points for seed in (seeds or grid.seeds)]
 
 
 #: HIST's training statistics (:data:`histlib.losses.STATISTICS`, the epoch's mean over its steps): the
@@ -178,17 +182,18 @@ def _curve_rows(run: SweepRun, result: FitResult) -> list[dict]:
 def _known_outcomes(results: Path) -> tuple[dict[str, dict], dict[str, list[dict]]]:
     """Outcome columns and curve rows of every run in any table under ``results`` (by fingerprint):
     a run shared by two grids (the recipe's default point) is trained once."""
-    outcomes, curves = {}, {}
+    outcomes, by_epoch = {}, {}
     for table in sorted(Path(results).glob("*.csv")):
         rows = read_table(table)
         if table.stem.endswith("_curves"):
-            for row in rows:
+            for row in rows:  # one row per (run, epoch), however many tables hold the run
                 if row.get("fingerprint") and "point" in row:  # a sweep's curves (not a tuning study's)
-                    curves.setdefault(row["fingerprint"], []).append(row)
+                    by_epoch.setdefault(row["fingerprint"], {}).setdefault(row["epoch"], row)
             continue
         for row in rows:
             if "fingerprint" in row and "grid" in row:  # the outcome columns only, never a grid's settings
                 outcomes.setdefault(row["fingerprint"], {k: v for k, v in row.items() if _is_outcome(k)})
+    curves = {fingerprint: [epochs[e] for e in sorted(epochs)] for fingerprint, epochs in by_epoch.items()}
     return outcomes, curves
 
 
@@ -209,11 +214,12 @@ def _in_use(run: SweepRun) -> bool:
 
 
 def run_sweep(grid: Grid, results: Path, runs_root: Path, seeds: Iterable[int] | None = None,
+              data_root: Path | None = None,
               report: Callable[[str], None] = print, train: Callable[[TrainConfig], FitResult] | None = None) -> Path:
     """Run every missing run of ``grid``; returns the table's path (``results/<grid>.csv``)."""
     train = train or (lambda config: load_or_train(config, replace=True))
     table, curves = results / f"{grid.name}.csv", results / f"{grid.name}_curves.csv"
-    runs = plan(grid, results, runs_root, seeds)
+    runs = plan(grid, results, runs_root, seeds, data_root)
     labels = {run.label for run in runs}
     rows = read_table(table)
     stale = [row for row in rows if row["point"] not in labels]
@@ -265,7 +271,7 @@ def run_sweep(grid: Grid, results: Path, runs_root: Path, seeds: Iterable[int] |
 
 
 def main(argv: list[str] | None = None) -> int:
-    from .workbook import RESULTS, RUNS
+    from .workbook import DATA, RESULTS, RUNS
 
     parser = argparse.ArgumentParser(prog="python -m histlib.sweep", description=__doc__.splitlines()[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
@@ -296,7 +302,7 @@ def main(argv: list[str] | None = None) -> int:
             parser.error(f"{flag} {folder} is a file; it must be a folder")
     for name in names:
         try:
-            run_sweep(GRIDS[name], args.results, args.runs, args.seeds)
+            run_sweep(GRIDS[name], args.results, args.runs, args.seeds, data_root=DATA)
         except (FileNotFoundError, TableError, ValueError, RunFolderError, FloatingPointError) as error:
             print(f"python -m histlib.sweep {name}: {error}", file=sys.stderr)
             return 1

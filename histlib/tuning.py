@@ -168,15 +168,20 @@ class _OverBudget(Exception):
     pass
 
 
-def trial_config(tuning: Tuning, loss: str, params: dict, runs_root: Path) -> tuple[TrainConfig, str]:
+def trial_config(tuning: Tuning, loss: str, params: dict, runs_root: Path,
+                 data_root: Path | None = None) -> tuple[TrainConfig, str]:
     """The config a trial trains (and its fingerprint): the recipe, the study's fixed settings, the
-    sampled ones, the study's seed; its folder ``<runs_root>/<fingerprint>`` (the sweeps' folders)."""
+    sampled ones, the study's seed; its folder ``<runs_root>/<fingerprint>`` (the sweeps' folders);
+    its data under ``data_root`` (default: the recipe's, relative to the working directory)."""
     values = {**tuning.fixed, "loss": loss, **params, "seed": tuning.seed}
+    if data_root is not None:
+        values["data_root"] = str(data_root)
     fingerprint = config_fingerprint(get_config(tuning.base, **values))
-    return get_config(tuning.base, **values, output_dir=str(Path(runs_root) / fingerprint)), fingerprint
+    return get_config(tuning.base, **values, output_dir=str(Path(runs_root).resolve() / fingerprint)), fingerprint
 
 
-def _objective(tuning: Tuning, loss: str, budget: int, runs_root: Path, train: Callable[..., FitResult]):
+def _objective(tuning: Tuning, loss: str, budget: int, runs_root: Path, train: Callable[..., FitResult],
+               data_root: Path | None = None):
     from .sweep import _commit, machine
 
     metric = f"val_{tuning.metric}"
@@ -188,7 +193,7 @@ def _objective(tuning: Tuning, loss: str, budget: int, runs_root: Path, train: C
             trial.set_user_attr("note", OVER_BUDGET)
             raise _OverBudget
         params = {p.name: _suggest(trial, p) for p in search_space(loss)}
-        config, fingerprint = trial_config(tuning, loss, params, runs_root)
+        config, fingerprint = trial_config(tuning, loss, params, runs_root, data_root)
         trial.set_user_attr("fingerprint", fingerprint)
         for key, value in where.items():
             trial.set_user_attr(key, value)
@@ -234,13 +239,13 @@ def _suggest(trial: optuna.Trial, param: Param):
 def run_worker(tuning: Tuning, url: str, runs_root: Path, *, losses: tuple[str, ...] | None = None,
                trials: int | None = None, heartbeat: float = HEARTBEAT_SECONDS,
                report: Callable[[str], None] = print, on_trial: Callable[[], None] | None = None,
-               train: Callable[..., FitResult] | None = None) -> None:
+               train: Callable[..., FitResult] | None = None, data_root: Path | None = None) -> None:
     """Work on every loss's study of ``tuning`` until its budget is complete (also elsewhere)."""
     train = train or (lambda config, on_epoch_end: load_or_train(config, replace=True, on_epoch_end=on_epoch_end))
     budget = tuning.trials if trials is None else trials
     for loss in losses or tuning.losses:
         study = open_study(tuning, loss, url, heartbeat)
-        objective = _objective(tuning, loss, budget, runs_root, train)
+        objective = _objective(tuning, loss, budget, runs_root, train, data_root)
         while True:
             with _stable():
                 optuna.storages.fail_stale_trials(study)
@@ -287,12 +292,20 @@ def trials_table(tuning: Tuning, url: str) -> tuple[list[dict], list[dict]]:
                          **{name: _cell(trial.params[name]) if name in trial.params else "" for name in params},
                          "epochs_trained": attrs.get("epochs_trained", len(trial.intermediate_values)),
                          "selected_epoch": attrs.get("selected_epoch"), "seconds": _seconds(trial),
-                         "fingerprint": attrs.get("fingerprint"), "worker": attrs.get("worker"),
-                         "machine": attrs.get("machine"), "commit": attrs.get("commit"),
+                         "fingerprint": _fingerprint(tuning, loss, trial), "worker": attrs.get("worker"),
+                         "machine": attrs.get("machine", ""), "commit": attrs.get("commit", ""),
                          "started": trial.datetime_start.isoformat(timespec="seconds") if trial.datetime_start else ""})
             curves += [{"study": tuning.name, "loss": loss, "trial": trial.number, "epoch": epoch,
                         f"val_{tuning.metric}": value} for epoch, value in sorted(trial.intermediate_values.items())]
     return rows, curves
+
+
+def _fingerprint(tuning: Tuning, loss: str, trial: optuna.trial.FrozenTrial) -> str | None:
+    """The fingerprint of the run a trial trained (from its settings: the same under any identity rule)."""
+    try:
+        return trial_config(tuning, loss, dict(trial.params), Path("."))[1]
+    except (KeyError, ValueError):  # a trial closed before it drew its settings
+        return trial.user_attrs.get("fingerprint")
 
 
 def _seconds(trial: optuna.trial.FrozenTrial) -> float | None:
@@ -308,11 +321,9 @@ def _cell(value):
 
 def export(tuning: Tuning, url: str, results: Path) -> Path:
     """Write ``results/<name>.csv`` and ``results/<name>_curves.csv`` from the study's storage."""
-    from .sweep import _commit, _write_table, machine
+    from .sweep import _write_table
 
-    rows, curves = trials_table(tuning, url)
-    commit, host = _commit(), machine()  # for trials that did not record theirs
-    rows = [{**row, "machine": row.pop("machine") or host, "commit": row.pop("commit") or commit} for row in rows]
+    rows, curves = trials_table(tuning, url)  # machine and commit: as each trial recorded them (or empty)
     table = Path(results) / f"{tuning.name}.csv"
     if rows:
         _write_table(table, rows)
@@ -399,7 +410,7 @@ def param_importances(rows: list[dict], loss: str, seeds=range(10)) -> dict[str,
 
 
 def main(argv: list[str] | None = None) -> int:
-    from .workbook import RESULTS, RUNS
+    from .workbook import DATA, RESULTS, RUNS
 
     parser = argparse.ArgumentParser(prog="python -m histlib.tuning", description=__doc__.splitlines()[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
@@ -440,7 +451,8 @@ def main(argv: list[str] | None = None) -> int:
             if not args.export:
                 print(f"{name}: {tuning.question}\n{name}: {tuning.trials} trials per loss, storage {_safe(url)}")
                 run_worker(tuning, url, args.runs, losses=tuple(args.loss) if args.loss else None,
-                           heartbeat=args.heartbeat, on_trial=lambda: export(tuning, url, args.results))
+                           heartbeat=args.heartbeat, on_trial=lambda: export(tuning, url, args.results),
+                           data_root=DATA)
             print(f"{name}: wrote {export(tuning, url, args.results)}")
         except (SQLAlchemyError, ImportError, ModuleNotFoundError) as error:
             first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__

@@ -199,3 +199,37 @@ def test_tuning_tables_beside_the_sweep_tables_are_not_mistaken_for_runs(tmp_pat
     (tmp_path / "tuning_curves.csv").write_text("study,loss,trial,epoch,val_map@r\ntuning,hist,0,1,0.5\n")
     sweep.run_sweep(GRIDS["ci"], tmp_path, tmp_path / "runs", train=fake_result, report=lambda _: None)
     assert len(sweep.read_table(tmp_path / "ci.csv")) == 4
+
+
+def test_a_run_shared_by_many_grids_has_one_curve_row_per_epoch_in_each(tmp_path):
+    """Curves copied from the tables that already hold a run are copied once per epoch (they used
+    to be copied from every such table, so that a shared run's rows multiplied grid after grid)."""
+    ci = GRIDS["ci"]
+    for name in ("ci", "ci_b", "ci_c", "ci_d"):
+        grid = Grid(name, ci.question, ci.base, ci.points[:1], seeds=(1,), fixed=ci.fixed)
+        sweep.run_sweep(grid, tmp_path, tmp_path / "runs", train=fake_result, report=lambda _: None)
+        curves = sweep.read_table(tmp_path / f"{name}_curves.csv")
+        assert len(curves) == len({(c["fingerprint"], c["epoch"]) for c in curves}) == 1, name
+
+
+def test_a_sweep_from_another_working_directory_finds_the_same_runs_and_data(tmp_path):
+    """The issue's probe: the same grid run from the project and from elsewhere (relative --results
+    and --runs) trains each run once, writes one row per (point, seed), and renders no second data cache."""
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parents[1]
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    command = [sys.executable, "-m", "histlib.sweep", "ci", "--results", str(tmp_path / "results"),
+               "--runs", str(tmp_path / "runs")]
+    first = subprocess.run(command, cwd=root, capture_output=True, text=True, timeout=600)
+    assert first.returncode == 0, first.stderr
+    relative = [sys.executable, "-m", "histlib.sweep", "ci", "--results", "../results", "--runs", "../runs"]
+    second = subprocess.run(relative, cwd=elsewhere, capture_output=True, text=True, timeout=600)
+    assert second.returncode == 0, second.stderr
+    assert "4 already in" in second.stdout and "0 to run" in second.stdout
+    rows = sweep.read_table(tmp_path / "results" / "ci.csv")
+    assert sorted((r["point"], r["seed"]) for r in rows) == [("lambda_s=0.0", 1), ("lambda_s=0.0", 2),
+                                                            ("lambda_s=1.0", 1), ("lambda_s=1.0", 2)]
+    assert not (elsewhere / "data").exists()  # the project's data, not a new cache under the working directory

@@ -18,11 +18,14 @@ never served together: :func:`read_run` refuses a mixed folder. Every file is wr
 (a per-process temporary file, then a rename), so a crash leaves the previous version or the new one.
 
 Identity: two configs describe the same run when they agree in every field except ``output_dir``
-(the folder is where the run is, not what it is), with paths compared after normalisation.
+and ``data_root``: where the run and its data live is not what the run is, so a sweep started from
+another working directory or machine (a relative ``data_root`` resolves against the working
+directory) finds the same runs. The dataset is named by ``dataset``; a weights file given as
+``pretrained`` is compared by its normalised path.
 
     >>> from histlib.training import get_config
     >>> a = get_config("glyphs", output_dir="runs/a", data_root="data")
-    >>> b = get_config("glyphs", output_dir="runs/b/", data_root="./data/")
+    >>> b = get_config("glyphs", output_dir="runs/b/", data_root="/elsewhere/data/")
     >>> config_fingerprint(a) == config_fingerprint(b)
     True
     >>> config_differences(a, get_config("glyphs", lr=1e-3))
@@ -57,7 +60,8 @@ __all__ = [
 
 FORMAT_VERSION = 1
 ARTEFACTS = ("manifest.json", "checkpoint.pt", "selected.pt", "history.json", "metrics.csv", "results.json", "epochs")
-_PATH_FIELDS = ("data_root",)
+#: Fields that say where a run and its data live, not what the run is: left out of its identity.
+_LOCATION_FIELDS = ("output_dir", "data_root")
 #: What a manifest must hold (anything else is a damaged folder, never a KeyError).
 _MANIFEST_KEYS = {"run_id": str, "status": str, "config": dict, "fingerprint": str}
 # Fields added after FORMAT_VERSION 1, left out of the identity at their default value: runs written
@@ -82,17 +86,15 @@ class RunExistsError(RunFolderError):
 
 
 def config_identity(config: TrainConfig | dict) -> dict[str, Any]:
-    """The fields that make a run what it is, JSON-typed: all but ``output_dir`` (and fields added later,
-    at their default value), paths normalised."""
+    """The fields that make a run what it is, JSON-typed: all but where it lives (``output_dir``,
+    ``data_root``) and the fields added later at their default value; a weights path normalised."""
     values = config.to_dict() if isinstance(config, TrainConfig) else dict(config)
     values = json.loads(json.dumps(values))  # tuples -> lists, as stored on disk
-    values.pop("output_dir", None)
+    for name in _LOCATION_FIELDS:
+        values.pop(name, None)
     for name, default in _LATER_FIELDS.items():
         if values.get(name, default) == default:
             values.pop(name, None)
-    for name in _PATH_FIELDS:
-        if isinstance(values.get(name), str):
-            values[name] = os.path.abspath(os.path.expanduser(values[name]))
     if isinstance(values.get("pretrained"), str):
         values["pretrained"] = os.path.abspath(os.path.expanduser(values["pretrained"]))
     return values

@@ -25,7 +25,7 @@ def test_the_package_list_ships_inside_the_package():
     for dataset in ("glyphs", "typefaces", "kanji"):
         assert fonts.font_packages(dataset), dataset
     assert fonts.font_packages("glyphs") == fonts.font_packages("typefaces")
-    others = {"dataset-fashion-mnist", *fonts.packages_for("browser-test")}
+    others = {"dataset-fashion-mnist", *fonts.packages_for("browser-test"), *fonts.packages_for("postgresql-test")}
     assert set(fonts.font_packages("glyphs")) | set(fonts.font_packages("kanji")) | others == set(everything)
     assert not set(fonts.font_packages("glyphs")) & set(fonts.font_packages("kanji"))
 
