@@ -127,6 +127,7 @@ def summarize(rows: Iterable[dict], by: str | Sequence[str], metric: str) -> lis
     [('a', 0.6, 0.141, 2), ('b', 0.1, nan, 1)]
     """
     keys = (by,) if isinstance(by, str) else tuple(by)
+    rows = _check_columns(rows, (*keys, metric))
     groups: dict[tuple, list[float]] = defaultdict(list)
     for row in rows:
         if row.get(metric) is not None:
@@ -137,6 +138,17 @@ def summarize(rows: Iterable[dict], by: str | Sequence[str], metric: str) -> lis
         out.append({**dict(zip(keys, key)), "mean": float(array.mean()),
                     "std": float(array.std(ddof=1)) if len(array) > 1 else math.nan, "n": len(array)})
     return out
+
+
+def _check_columns(rows: Iterable[dict], columns: Sequence[str]) -> list[dict]:
+    """``rows`` as a list; a ValueError naming any column that no row has (a typo would otherwise pool
+    every row into one group, or give nothing)."""
+    rows = list(rows)
+    present = {column for row in rows for column in row}
+    missing = [column for column in dict.fromkeys(columns) if column not in present]
+    if rows and missing:
+        raise ValueError(f"no row has the column(s) {missing}; the rows have {sorted(present)}")
+    return rows
 
 
 def compare_to_reference(rows: Iterable[dict], key: str, reference, metric: str) -> list[dict]:
@@ -153,7 +165,7 @@ def compare_to_reference(rows: Iterable[dict], key: str, reference, metric: str)
     """
     from scipy.stats import ttest_ind
 
-    rows = list(rows)
+    rows = _check_columns(rows, (key, metric))
     values: dict = defaultdict(list)
     for row in rows:
         if row.get(metric) is not None:

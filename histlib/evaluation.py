@@ -189,8 +189,9 @@ def _query_and_reference(queries, reference, query_in_reference):
 
 def _normalised(embeddings, name: str) -> torch.Tensor:
     embeddings = torch.as_tensor(embeddings)
-    if embeddings.ndim != 2 or not embeddings.is_floating_point():
-        raise ValueError(f"{name} must be a 2-D float tensor (N, D), got {embeddings.dtype} {tuple(embeddings.shape)}")
+    if embeddings.ndim != 2 or not embeddings.is_floating_point() or embeddings.shape[1] == 0:
+        raise ValueError(f"{name} must be a 2-D float tensor (N, D) with D >= 1, got {embeddings.dtype} "
+                         f"{tuple(embeddings.shape)}")
     if not bool(torch.isfinite(embeddings).all()):
         raise ValueError(f"{name} contain NaN or infinite values")
     dtype = torch.float64 if embeddings.dtype == torch.float64 else torch.float32
@@ -404,9 +405,9 @@ def normalized_mutual_information(
 def _check_metric_inputs(embeddings, labels, ks, minimum: int = 2, name: str = "embeddings"):
     embeddings = torch.as_tensor(embeddings)
     labels = torch.as_tensor(labels)
-    if embeddings.ndim != 2 or not embeddings.is_floating_point():
+    if embeddings.ndim != 2 or not embeddings.is_floating_point() or embeddings.shape[1] == 0:
         raise ValueError(
-            f"{name} must be a 2-D float tensor (N, D), got {embeddings.dtype} {tuple(embeddings.shape)}"
+            f"{name} must be a 2-D float tensor (N, D) with D >= 1, got {embeddings.dtype} {tuple(embeddings.shape)}"
         )
     if labels.ndim != 1 or labels.is_floating_point() or labels.shape[0] != embeddings.shape[0]:
         raise ValueError(
@@ -415,10 +416,19 @@ def _check_metric_inputs(embeddings, labels, ks, minimum: int = 2, name: str = "
         )
     if embeddings.shape[0] < minimum:
         raise ValueError(f"retrieval needs at least {minimum} {name}")
+    return _normalised(embeddings, name), labels.detach().cpu().long(), _ks(ks)
+
+
+def _ks(ks) -> tuple[int, ...]:
+    """Recall@K's ks as a tuple of positive ints (one int is one k; a string is refused, not split)."""
+    if isinstance(ks, numbers.Integral) and not isinstance(ks, bool):
+        ks = (ks,)
+    if isinstance(ks, (str, bytes)) or not isinstance(ks, Iterable):
+        raise ValueError(f"ks must be positive integers (a sequence, or one int), got {ks!r}")
     ks = tuple(ks)
     if not ks or any(isinstance(k, bool) or not isinstance(k, numbers.Integral) or k < 1 for k in ks):
         raise ValueError(f"ks must be positive integers, got {ks}")
-    return _normalised(embeddings, name), labels.detach().cpu().long(), tuple(int(k) for k in ks)
+    return tuple(int(k) for k in ks)
 
 
 # -- several runs ----------------------------------------------------------------------------
@@ -435,12 +445,18 @@ def aggregate_runs(runs: Sequence[Mapping[str, float]]) -> dict[str, tuple[float
     >>> aggregate_runs([{"recall@1": 0.70}, {"recall@1": 0.72}])["recall@1"]
     (0.71, 0.014142135623730963)
     """
-    if not runs:
-        raise ValueError("aggregate_runs() needs at least one run")
+    if isinstance(runs, Mapping) or not runs:
+        raise ValueError("aggregate_runs() needs a non-empty list of metrics dicts, one per run")
+    if not all(isinstance(run, Mapping) for run in runs):
+        raise ValueError("aggregate_runs() needs a list of metrics dicts, one per run")
     names = [name for name in runs[0] if all(name in run for run in runs)]
     out = {}
     for name in names:
-        values = np.array([run[name] for run in runs], dtype=np.float64)
+        values = [run[name] for run in runs]
+        if not all(isinstance(v, numbers.Real) and not isinstance(v, bool) for v in values):
+            raise ValueError(f"metric {name!r} must be a number in every run, got {values[0]!r}: give a (mean, std) "
+                             "pair as a list of runs instead")
+        values = np.array(values, dtype=np.float64)
         std = float(values.std(ddof=1)) if len(values) > 1 else math.nan
         out[name] = (float(values.mean()), std)
     return out
@@ -464,7 +480,9 @@ def format_recall_table(
     -------+------+-----
     A      | 50.0 | 75.0
     """
-    headers = {f"recall@{k}": f"R@{k}" for k in ks}
+    if isinstance(extra, str):
+        raise ValueError(f"extra must be a sequence of metric names, e.g. ({extra!r},), not a string")
+    headers = {f"recall@{k}": f"R@{k}" for k in _ks(ks)}
     headers.update({name: {"map@r": "MAP@R", "r_precision": "RP"}.get(name, name) for name in extra})
     table = [["method", *headers.values()]]
     for method, runs in results.items():

@@ -302,11 +302,21 @@ def build_backbone(name: str, pretrained: bool | str = False) -> tuple[nn.Module
 
 
 def _load_state_file(path: str) -> dict:
+    """A weights file's state_dict (read with ``weights_only=True``: a file cannot run code)."""
+    if os.path.isdir(path):
+        raise PretrainedWeightsError(f"pretrained={path!r} is a folder; give the path of a weights file")
     if not os.path.isfile(path):
         raise PretrainedWeightsError(f"weight file {path} not found")
-    state = torch.load(path, map_location="cpu", weights_only=True)
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as error:  # not a PyTorch file, or one that holds more than tensors
+        raise PretrainedWeightsError(
+            f"{path} is not a weights file histlib can read ({type(error).__name__}); give a file written by "
+            "torch.save(model.state_dict()) (histlib never unpickles arbitrary objects)") from None
     if isinstance(state, dict) and "state_dict" in state and isinstance(state["state_dict"], dict):
         state = state["state_dict"]
+    if not isinstance(state, dict) or not all(isinstance(k, str) and torch.is_tensor(v) for k, v in state.items()):
+        raise PretrainedWeightsError(f"{path} holds a {type(state).__name__}, not a state_dict of named tensors")
     return state
 
 

@@ -91,11 +91,17 @@ def read_table(path: Path) -> list[dict]:
     if not path.is_file():
         return []
     try:
-        with open(path, newline="", encoding="utf-8") as f:
-            rows = list(csv.DictReader(f))
+        with open(path, newline="", encoding="utf-8-sig") as f:  # a spreadsheet's byte-order mark is not a column
+            reader = csv.DictReader(f)
+            rows = list(reader)
+            header = reader.fieldnames or []
     except (UnicodeDecodeError, csv.Error, OSError) as error:
         raise TableError(f"{path} is not a readable results table ({type(error).__name__}: {error}); restore it "
                          "from git (git checkout -- <file>) or delete it to regenerate it") from None
+    twice = sorted({name for name in header if header.count(name) > 1})
+    if twice:
+        raise TableError(f"{path} names the column(s) {twice} more than once; restore it from git or delete it "
+                         "to regenerate it")
     if rows and (None in rows[0] or any(None in row.values() for row in rows)):
         raise TableError(f"{path} is not a well-formed results table (rows and header differ in length); restore it "
                          "from git or delete it to regenerate it")
@@ -121,6 +127,20 @@ def _write_table(path: Path, rows: list[dict]) -> None:
     writer.writerows(rows)
     path.parent.mkdir(parents=True, exist_ok=True)
     atomic_write_bytes(path, text.getvalue().encode())
+
+
+def folder_problem(folder: Path) -> str | None:
+    """Why ``folder`` cannot hold tables or runs (a file there or above it, no permission), or None;
+    creates it when it can."""
+    try:
+        Path(folder).mkdir(parents=True, exist_ok=True)
+    except FileExistsError:
+        return "is a file, or lies under one; it must be a folder"
+    except NotADirectoryError:
+        return "lies under a file; it must be a folder"
+    except OSError as error:
+        return f"cannot be created ({error.strerror or error})"
+    return None
 
 
 def _commit() -> str:
@@ -206,6 +226,9 @@ def _is_outcome(column: str) -> bool:
 def _complete(run: SweepRun, outcome: dict) -> bool:
     """Whether a row from another table has every column a fresh run of ``run`` would write (a HIST
     row from before its training statistics were logged does not: the run is trained again)."""
+    metric = f"val_{run.config.selection_metric}"
+    if outcome.get(metric) is None or outcome.get("test_map@r") is None:  # an incomplete row elsewhere
+        return False
     return run.config.loss != "hist" or all(outcome.get(column) is not None for column in TRAIN_COLUMNS)
 
 
@@ -222,6 +245,15 @@ def run_sweep(grid: Grid, results: Path, runs_root: Path, seeds: Iterable[int] |
     runs = plan(grid, results, runs_root, seeds, data_root)
     labels = {run.label for run in runs}
     rows = read_table(table)
+    missing_columns = [c for c in ("point", "seed", "fingerprint") if rows and c not in rows[0]]
+    if missing_columns:
+        raise TableError(f"{table} has no column {missing_columns}: it is not a sweep table of this histlib; restore "
+                         "it from git or delete it to regenerate it")
+    unique = list({(row["point"], row["seed"]): row for row in rows}.values())  # the last row of each (point, seed)
+    if len(unique) < len(rows):
+        report(f"{grid.name}: {table} held {len(rows) - len(unique)} duplicate row(s) of a (point, seed); kept the last")
+        _write_table(table, sorted(unique, key=lambda r: rows.index(r)))
+        rows = read_table(table)
     stale = [row for row in rows if row["point"] not in labels]
     if stale:  # a point the grid no longer has (a derived grid's best trial changed): its rows go
         report(f"{grid.name}: dropping {len(stale)} row(s) of points no longer in the grid: "
@@ -277,7 +309,7 @@ def main(argv: list[str] | None = None) -> int:
                                      formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
     parser.add_argument("grids", nargs="*", help=f"grid names ({', '.join(GRIDS)}) or 'all'")
     parser.add_argument("--list", action="store_true", help="list the grids and exit")
-    parser.add_argument("--seeds", type=int, nargs="+", help="seeds instead of the grid's")
+    parser.add_argument("--seeds", type=int, nargs="+", action="extend", help="seeds instead of the grid's")
     parser.add_argument("--results", type=Path, default=RESULTS, help=f"table folder (default {RESULTS})")
     parser.add_argument("--runs", type=Path, default=RUNS / "sweeps", help="run folders (default runs/sweeps)")
     args = parser.parse_args(argv)
@@ -286,6 +318,8 @@ def main(argv: list[str] | None = None) -> int:
             size = "derived" if grid.derive_from else f"{len(grid.points)} points"
             print(f"{grid.name:<14} {size} x {len(grid.seeds)} seeds  {grid.question}")
         return 0
+    if "all" in args.grids and args.grids != ["all"]:
+        parser.error("'all' runs every analysis grid: give it alone, or name the grids")
     names = [name for name, grid in GRIDS.items() if grid.analysis] if args.grids == ["all"] else args.grids
     unknown = [name for name in names if name not in GRIDS]
     if unknown:
@@ -298,8 +332,9 @@ def main(argv: list[str] | None = None) -> int:
         if twice:
             parser.error(f"--seeds lists {twice} more than once (each seed is one run per point)")
     for folder, flag in ((args.results, "--results"), (args.runs, "--runs")):
-        if folder.exists() and not folder.is_dir():
-            parser.error(f"{flag} {folder} is a file; it must be a folder")
+        problem = folder_problem(folder)
+        if problem:
+            parser.error(f"{flag} {folder}: {problem}")
     for name in names:
         try:
             run_sweep(GRIDS[name], args.results, args.runs, args.seeds, data_root=DATA)

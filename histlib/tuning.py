@@ -51,6 +51,7 @@ from optuna.trial import TrialState
 
 from .training import (FitResult, RunFolderError, RunInUseError, TrainConfig, config_fingerprint, get_config,
                        load_or_train)
+from .sweep import folder_problem
 from .training.grids import PRUNER, TUNINGS, Param, Tuning, search_space
 
 __all__ = ["storage_url", "open_study", "run_worker", "trials_table", "export", "distribution", "main",
@@ -319,15 +320,17 @@ def _cell(value):
     return "" if value is None else value
 
 
-def export(tuning: Tuning, url: str, results: Path) -> Path:
-    """Write ``results/<name>.csv`` and ``results/<name>_curves.csv`` from the study's storage."""
+def export(tuning: Tuning, url: str, results: Path) -> Path | None:
+    """Write ``results/<name>.csv`` and ``results/<name>_curves.csv`` from the study's storage; None
+    (nothing written) when it holds no trial."""
     from .sweep import _write_table
 
     rows, curves = trials_table(tuning, url)  # machine and commit: as each trial recorded them (or empty)
+    if not rows:
+        return None
     table = Path(results) / f"{tuning.name}.csv"
-    if rows:
-        _write_table(table, rows)
-        _write_table(Path(results) / f"{tuning.name}_curves.csv", curves)
+    _write_table(table, rows)
+    _write_table(Path(results) / f"{tuning.name}_curves.csv", curves)
     return table
 
 
@@ -335,15 +338,42 @@ def study_from_table(rows: list[dict], loss: str) -> optuna.Study:
     """The completed trials of ``loss`` in a trials table, as an in-memory study (what the
     notebooks analyse: the committed table, not a database)."""
     space = {p.name: distribution(p) for p in search_space(loss)}
-    done = [r for r in rows if r["loss"] == loss and r["state"] == "COMPLETE"]
+    done = [r for r in _checked_trials(rows) if r["loss"] == loss and r["state"] == "COMPLETE"]
     if not done:
         raise ValueError(f"the trials table has no completed trial of {loss!r}")
+    _checked_trials(done, space)
+    for row in done:
+        for param in search_space(loss):
+            if not _in_space(param, row[param.name]):
+                raise ValueError(f"trial {row['trial']} of {loss!r}: {param.name} = {row[param.name]!r} is outside "
+                                 f"its search space ({param.describe()}); read the table with histlib.sweep.read_table")
     with _quiet_optuna():
         study = optuna.create_study(direction="maximize", study_name=f"{done[0]['study']}-{loss}")
         for row in done:
             params = {name: row[name] for name in space}
             study.add_trial(optuna.trial.create_trial(params=params, distributions=space, value=float(row["value"])))
     return study
+
+
+def _in_space(param: Param, value) -> bool:
+    if param.choices:
+        return any(value is choice or (type(value) is type(choice) and value == choice) for choice in param.choices)
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and param.low <= value <= param.high
+
+
+def _checked_trials(rows: list[dict], columns=()) -> list[dict]:
+    """The rows of a trials table (as :func:`histlib.sweep.read_table` types them), or a ValueError
+    naming what is missing: the columns every analysis needs, a completed trial's score."""
+    rows = list(rows)
+    needed = ["loss", "trial", "state", "value", *columns]
+    missing = [c for c in needed if rows and c not in rows[0]]
+    if missing:
+        raise ValueError(f"the trials table has no column {missing} (a table written by histlib.tuning has them)")
+    for row in rows:
+        if row["state"] == "COMPLETE" and not isinstance(row["value"], (int, float)):
+            raise ValueError(f"trial {row['trial']} of {row['loss']!r} is complete but its value is {row['value']!r}; "
+                             "read the table with histlib.sweep.read_table")
+    return rows
 
 
 @contextlib.contextmanager
@@ -369,17 +399,22 @@ def study_summary(rows: list[dict]) -> list[dict]:
     (3, 1, 1, 1, 0)
     """
     out = []
+    rows = _checked_trials(rows)
     for loss in dict.fromkeys(r["loss"] for r in rows):
         trials = [r for r in rows if r["loss"] == loss]
         done = [r for r in trials if r["state"] == "COMPLETE"]
         best = max(done, key=lambda r: r["value"]) if done else None
-        out.append({"loss": loss, "trials": sum(r["note"] != LOST for r in trials),
+        out.append({"loss": loss, "trials": sum(r.get("note") != LOST for r in trials),
                     "complete": len(done), "pruned": sum(r["state"] == "PRUNED" for r in trials),
-                    "diverged": sum(r["note"] == DIVERGED for r in trials),
-                    "lost": sum(r["note"] == LOST for r in trials),
+                    "diverged": sum(r.get("note") == DIVERGED for r in trials),
+                    "lost": sum(r.get("note") == LOST for r in trials),
                     "best_value": best["value"] if best else math.nan, "best_trial": best["trial"] if best else None,
-                    "hours": sum(r["seconds"] or 0.0 for r in trials) / 3600})
+                    "hours": sum(r.get("seconds") or 0.0 for r in trials) / 3600})
     return out
+
+
+#: Fewer completed trials than this give importances and correlations that any split would fit.
+MIN_TRIALS_FOR_IMPORTANCES = 5
 
 
 def param_importances(rows: list[dict], loss: str, seeds=range(10)) -> dict[str, dict[str, float]]:
@@ -392,7 +427,15 @@ def param_importances(rows: list[dict], loss: str, seeds=range(10)) -> dict[str,
     """
     from scipy.stats import spearmanr
 
+    seeds = list(seeds)
+    if not seeds:
+        raise ValueError("param_importances needs at least one evaluator seed")
     study = study_from_table(rows, loss)
+    if len(study.trials) < MIN_TRIALS_FOR_IMPORTANCES:
+        raise ValueError(f"{len(study.trials)} completed trial(s) of {loss!r}: importances need at least "
+                         f"{MIN_TRIALS_FOR_IMPORTANCES} (fewer fit any split of the parameters)")
+    if len({t.value for t in study.trials}) == 1:
+        raise ValueError(f"every completed trial of {loss!r} scored {study.trials[0].value}: no variance to attribute")
     runs = []
     with _quiet_optuna():
         for seed in seeds:
@@ -417,7 +460,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("studies", nargs="*", help=f"study names ({', '.join(TUNINGS)})")
     parser.add_argument("--list", action="store_true", help="list the studies and exit")
     parser.add_argument("--storage", help="an SQLAlchemy URL (default: sqlite file runs/studies/<name>.db)")
-    parser.add_argument("--loss", nargs="+", help="only these losses of the study")
+    parser.add_argument("--loss", nargs="+", action="extend", help="only these losses of the study")
     parser.add_argument("--export", action="store_true", help="only write the tables from the storage")
     parser.add_argument("--results", type=Path, default=RESULTS, help=f"table folder (default {RESULTS})")
     parser.add_argument("--runs", type=Path, default=RUNS / "sweeps", help="run folders (default runs/sweeps)")
@@ -433,11 +476,14 @@ def main(argv: list[str] | None = None) -> int:
     unknown = [name for name in args.studies if name not in TUNINGS]
     if unknown:
         parser.error(f"unknown study {unknown}; choose from {', '.join(TUNINGS)}")
-    if not args.heartbeat > 0:
+    if not (args.heartbeat > 0 and math.isfinite(args.heartbeat)):
         parser.error(f"--heartbeat must be a positive number of seconds, got {args.heartbeat}")
-    for folder, flag in ((args.results, "--results"), (args.runs, "--runs")):
-        if folder.exists() and not folder.is_dir():
-            parser.error(f"{flag} {folder} is a file; it must be a folder")
+    for folder, flag in ((args.results, "--results"), (args.runs, "--runs"), (args.runs.parent / "studies", "--runs")):
+        problem = folder_problem(folder)
+        if problem:
+            parser.error(f"{flag} {folder}: {problem}")
+    if args.storage is not None and not args.storage.strip():
+        parser.error("--storage needs an SQLAlchemy URL, e.g. sqlite:///path/study.db; leave it out for the default")
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     from sqlalchemy.exc import SQLAlchemyError
 
@@ -453,7 +499,13 @@ def main(argv: list[str] | None = None) -> int:
                 run_worker(tuning, url, args.runs, losses=tuple(args.loss) if args.loss else None,
                            heartbeat=args.heartbeat, on_trial=lambda: export(tuning, url, args.results),
                            data_root=DATA)
-            print(f"{name}: wrote {export(tuning, url, args.results)}")
+            if args.export and url.startswith("sqlite:///") and not Path(url[len("sqlite:///"):]).is_file():
+                raise ValueError(f"no study storage at {url[len('sqlite:///'):]}: nothing to export (run the study "
+                                 "first, or give its --storage)")
+            table = export(tuning, url, args.results)
+            if table is None:
+                raise ValueError(f"the storage {_safe(url)} holds no trial of {name!r}: nothing to export")
+            print(f"{name}: wrote {table}")
         except (SQLAlchemyError, ImportError, ModuleNotFoundError) as error:
             first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
             print(f"python -m histlib.tuning {name}: cannot use the study storage {_safe(url)} ({first}); "

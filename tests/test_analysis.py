@@ -72,3 +72,16 @@ def test_summarize_gives_mean_sample_std_and_count_per_group():
     (x,) = A.summarize(rows, "p", "m")
     assert (x["p"], x["n"]) == ("x", 2) and x["mean"] == pytest.approx(0.3)
     assert x["std"] == pytest.approx(math.sqrt(0.02))
+
+
+def test_a_misspelled_column_is_an_error_not_one_pooled_group():
+    from histlib.analysis import compare_to_reference, summarize
+
+    rows = [{"lambda_s": 0.0, "test_map@r": 0.4}, {"lambda_s": 1.0, "test_map@r": 0.5}]
+    with pytest.raises(ValueError, match=r"no row has the column\(s\) \['lamda_s'\]"):
+        summarize(rows, "lamda_s", "test_map@r")
+    with pytest.raises(ValueError, match=r"no row has the column\(s\) \['test_mapr'\]"):
+        summarize(rows, "lambda_s", "test_mapr")
+    with pytest.raises(ValueError, match=r"no row has the column\(s\) \['test_mapr'\]"):
+        compare_to_reference(rows, "lambda_s", 0.0, "test_mapr")
+    assert summarize([], "lambda_s", "test_map@r") == []  # an empty table is empty, not an error

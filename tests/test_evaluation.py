@@ -320,3 +320,22 @@ def test_nearest_neighbours_of_an_empty_set_says_what_is_missing():
         nearest_neighbours(torch.zeros(0, 4), 1)
     with pytest.raises(ValueError, match="got 1 queries and 1 reference items"):
         nearest_neighbours(torch.ones(1, 4), 1)  # a query alone has no neighbour but itself
+
+
+def test_inputs_that_would_give_a_silently_wrong_table_are_refused():
+    x, y = torch.randn(6, 4), torch.tensor([0, 0, 1, 1, 2, 2])
+    with pytest.raises(ValueError, match=r"2-D float tensor \(N, D\) with D >= 1"):
+        retrieval_metrics(torch.zeros(6, 0), y)  # zero-width embeddings (faiss crashed on them with nmi=True)
+    assert retrieval_metrics(x, y, ks=1)["recall@1"] == retrieval_metrics(x, y, ks=(1,))["recall@1"]  # one int: one k
+    with pytest.raises(ValueError, match="ks must be positive integers"):
+        retrieval_metrics(x, y, ks="12")  # not R@1 and R@2
+    one = {"recall@1": 0.5, "recall@2": 0.75, "map@r": 0.25}
+    with pytest.raises(ValueError, match="extra must be a sequence of metric names"):
+        format_recall_table({"A": one}, ks=(1,), extra="map@r")
+    with pytest.raises(ValueError, match="ks must be positive integers"):
+        format_recall_table({"A": one}, ks="12")
+    assert "R@1" in format_recall_table({"A": one}, ks=1, extra=())
+    with pytest.raises(ValueError, match=r"metric 'recall@1' must be a number in every run, got \(0.7, 0.1\)"):
+        format_recall_table({"paper": {"recall@1": (0.7, 0.1)}}, ks=(1,))  # a (mean, std) pair, not a run
+    with pytest.raises(ValueError, match="a non-empty list of metrics dicts"):
+        aggregate_runs({"recall@1": 0.7})

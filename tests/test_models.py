@@ -151,3 +151,23 @@ def test_load_official_checkpoint_refuses_code_and_wrong_layouts(tmp_path):
         load_official_checkpoint(str(tmp_path / "other.pth"))
     with pytest.raises(FileNotFoundError, match="missing.pth"):
         load_official_checkpoint(str(tmp_path / "missing.pth"))
+
+
+@pytest.mark.parametrize("content, problem", [
+    (b"\x00\x01 not a torch file", "is not a weights file histlib can read"),
+    ("list", "holds a list, not a state_dict of named tensors"),
+    ("folder", "is a folder; give the path of a weights file"),
+])
+def test_a_weights_file_that_is_not_one_is_a_clear_error(tmp_path, content, problem):
+    from histlib.models import PretrainedWeightsError, build_backbone
+
+    path = tmp_path / "weights.pt"
+    if content == "list":
+        torch.save([1, 2], path)
+    elif content == "folder":
+        path.mkdir()
+    else:
+        path.write_bytes(content)
+    with pytest.raises(PretrainedWeightsError, match=problem) as error:
+        build_backbone("resnet50", str(path))
+    assert "weights_only=False" not in str(error.value)  # never the advice to unpickle a foreign file

@@ -161,7 +161,7 @@ def test_a_results_table_of_random_bytes_is_a_clear_error(tmp_path):
 @pytest.mark.parametrize("argv, message", [
     (["ci", "--seeds", "1", "1"], "--seeds lists [1] more than once"),
     (["ci", "--seeds", "-1"], "--seeds must be integers in [0, "),
-    (["ci", "--results", "FILE"], "--results FILE is a file; it must be a folder"),
+    (["ci", "--results", "FILE"], "--results FILE: is a file, or lies under one; it must be a folder"),
 ])
 def test_sweep_arguments_that_would_corrupt_a_table_are_refused_before_any_run(tmp_path, monkeypatch, capsys,
                                                                              argv, message):
@@ -233,3 +233,55 @@ def test_a_sweep_from_another_working_directory_finds_the_same_runs_and_data(tmp
     assert sorted((r["point"], r["seed"]) for r in rows) == [("lambda_s=0.0", 1), ("lambda_s=0.0", 2),
                                                             ("lambda_s=1.0", 1), ("lambda_s=1.0", 2)]
     assert not (elsewhere / "data").exists()  # the project's data, not a new cache under the working directory
+
+
+def test_duplicate_rows_in_a_table_are_dropped_before_they_are_counted(tmp_path):
+    sweep.run_sweep(GRIDS["ci"], tmp_path, tmp_path / "runs", train=fake_result, report=lambda _: None)
+    table = tmp_path / "ci.csv"
+    rows = sweep.read_table(table)
+    sweep._write_table(table, rows + rows[:1])  # a copied row: n of its point would read 3
+    messages = []
+    sweep.run_sweep(GRIDS["ci"], tmp_path, tmp_path / "runs", train=fake_result, report=messages.append)
+    assert len(sweep.read_table(table)) == 4 and "1 duplicate row(s)" in messages[0]
+
+
+def test_a_table_without_the_sweep_columns_or_with_a_repeated_column_is_a_clear_error(tmp_path):
+    (tmp_path / "ci.csv").write_text("grid,seed\nci,1\n")
+    with pytest.raises(sweep.TableError, match=r"has no column \['point', 'fingerprint'\]"):
+        sweep.run_sweep(GRIDS["ci"], tmp_path, tmp_path / "runs", train=fake_result, report=lambda _: None)
+    (tmp_path / "ci.csv").write_text("grid,point,point\nci,a,b\n")
+    with pytest.raises(sweep.TableError, match=r"names the column\(s\) \['point'\] more than once"):
+        sweep.read_table(tmp_path / "ci.csv")
+    (tmp_path / "bom.csv").write_bytes("\ufeffgrid,point\nci,a\n".encode("utf-8"))
+    assert list(sweep.read_table(tmp_path / "bom.csv")[0]) == ["grid", "point"]  # a spreadsheet's BOM is no column
+
+
+def test_an_incomplete_row_in_another_table_is_trained_again_not_copied(tmp_path):
+    sweep.run_sweep(GRIDS["ci"], tmp_path, tmp_path / "runs", train=fake_result, report=lambda _: None)
+    other = [{**row, "grid": "other", "val_map@r": None} for row in sweep.read_table(tmp_path / "ci.csv")]
+    (tmp_path / "ci.csv").unlink()
+    sweep._write_table(tmp_path / "other.csv", other)
+    trained = []
+    sweep.run_sweep(GRIDS["ci"], tmp_path, tmp_path / "runs", report=lambda _: None,
+                    train=lambda config: trained.append(config) or fake_result(config))
+    assert len(trained) == 4 and all(r["val_map@r"] is not None for r in sweep.read_table(tmp_path / "ci.csv"))
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["ci", "--results", "FILE/below"], "lies under a file"),
+    (["all", "ci"], "'all' runs every analysis grid: give it alone"),
+])
+def test_more_sweep_arguments_are_refused_before_any_run(tmp_path, monkeypatch, capsys, argv, message):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "FILE").write_text("not a folder")
+    monkeypatch.setattr(sweep, "load_or_train", lambda *a, **k: pytest.fail("trained a run"))
+    with pytest.raises(SystemExit):
+        sweep.main(argv)
+    assert message in capsys.readouterr().err
+
+
+def test_repeated_seed_flags_add_up(tmp_path, monkeypatch):
+    seen = []
+    monkeypatch.setattr(sweep, "run_sweep", lambda grid, results, runs, seeds, data_root=None: seen.append(seeds))
+    sweep.main(["ci", "--seeds", "1", "--seeds", "2", "--results", str(tmp_path), "--runs", str(tmp_path / "r")])
+    assert seen == [[1, 2]]

@@ -352,3 +352,43 @@ def test_two_workers_and_a_killed_one_share_a_postgresql_study(tmp_path, postgre
     two_workers_share_a_study(tmp_path / "shared", postgres_url)
     optuna.delete_study(study_name="ci-hist", storage=postgres_url)
     a_killed_workers_trial_is_not_counted(tmp_path / "killed", postgres_url)
+
+
+def test_odd_trials_tables_are_clear_errors(tmp_path):
+    rows = [{"study": "s", "loss": "hist", "trial": i, "state": "COMPLETE", "value": 0.1 * i, "lr": 1e-3,
+             "batch_size": 32, "images_per_class": None, "tau": 4.0 + i, "alpha": 1.0, "lambda_s": 1.0, "lr_ds": 0.1,
+             "hgnn_lr_factor": 1.0} for i in range(1, 4)]
+    with pytest.raises(ValueError, match="3 completed trial.* importances need at least 5"):
+        tuning.param_importances(rows, "hist")
+    with pytest.raises(ValueError, match="at least one evaluator seed"):
+        tuning.param_importances(rows, "hist", seeds=[])
+    with pytest.raises(ValueError, match=r"no column \['value'\]"):
+        tuning.study_summary([{k: v for k, v in r.items() if k != "value"} for r in rows])
+    text_rows = [{k: str(v) for k, v in r.items()} for r in rows]  # csv.DictReader's strings, not read_table's
+    with pytest.raises(ValueError, match="read the table with histlib.sweep.read_table"):
+        tuning.study_summary(text_rows)
+    same = [{**r, "trial": i, "value": 0.5} for i, r in enumerate(rows * 2)]
+    with pytest.raises(ValueError, match="no variance to attribute"):
+        tuning.param_importances(same, "hist")
+    assert tuning.study_summary([{k: v for k, v in r.items()} for r in rows])[0]["trials"] == 3  # no 'note' column
+    # the head-to-head's points: a value outside the choices names the table, trial and column
+    params = {p.name: "" for loss in TUNINGS["tuning"].losses for p in search_space(loss)}
+    bad = [{**params, **{k: ("" if v is None else v) for k, v in r.items()}, "batch_size": 48} for r in rows]
+    from histlib.sweep import _write_table
+    _write_table(tmp_path / "tuning.csv", bad)
+    with pytest.raises(ValueError, match=r"tuning.csv, trial 3 of 'hist': batch_size is '48', not one of its choices"):
+        TUNINGS["tuning"].best_points(tmp_path)
+
+
+def test_export_of_a_study_that_does_not_exist_writes_nothing_and_says_so(tmp_path, capsys):
+    argv = ["ci", "--export", "--results", str(tmp_path / "results"), "--runs", str(tmp_path / "runs" / "sweeps")]
+    assert tuning.main(argv) == 1
+    err = capsys.readouterr().err
+    assert "no study storage at" in err and "nothing to export" in err
+    assert not (tmp_path / "results" / "ci.csv").exists() and not (tmp_path / "runs" / "studies" / "ci.db").exists()
+    with pytest.raises(SystemExit):
+        tuning.main(["ci", "--heartbeat", "inf"])
+    assert "--heartbeat must be a positive number" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        tuning.main(["ci", "--storage", ""])
+    assert "--storage needs an SQLAlchemy URL" in capsys.readouterr().err

@@ -36,7 +36,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m histlib.train", description=__doc__.splitlines()[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
     parser.add_argument("--config", required=True, choices=sorted(RECIPES), help="the recipe to start from")
-    parser.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE",
+    parser.add_argument("--set", nargs="*", default=[], action="extend", metavar="KEY=VALUE",
                         help="override any TrainConfig field, e.g. epochs=2 selection=last")
     what = parser.add_mutually_exclusive_group()
     what.add_argument("--resume", action="store_true", help="continue the interrupted run in output_dir")

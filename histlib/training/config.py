@@ -24,6 +24,8 @@ from ..runtime import check_device
 __all__ = ["TrainConfig", "RECIPES", "get_config", "parse_overrides", "SELECTIONS", "LOSSES", "HYPERGRAPHS",
            "FROZEN_IMAGE_SIZE"]
 
+#: The largest image side (pixels): larger fails deep inside the image library.
+MAX_IMAGE_SIZE = 4096
 #: The largest seed: the seeds of a run's epochs (seed x 100003 + epoch) must fit torch's 64-bit generator.
 MAX_SEED = 2**40
 
@@ -145,7 +147,8 @@ def _validate(config: TrainConfig) -> None:
 
     for name in ("dataset", "data_root", "backbone", "output_dir"):
         text(name)
-    for name, low in (("image_size", 8), ("batch_size", 2), ("num_workers", 0), ("embedding_size", 1),
+    integer("image_size", 8, high=MAX_IMAGE_SIZE)
+    for name, low in (("batch_size", 2), ("num_workers", 0), ("embedding_size", 1),
                       ("hgnn_hidden", 1), ("hgnn_layers", 1), ("epochs", 1), ("warmup_epochs", 0),
                       ("lr_step", 1), ("eval_batch_size", 1)):
         integer(name, low)

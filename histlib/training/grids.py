@@ -143,25 +143,46 @@ class Tuning:
         if not table.is_file():
             raise FileNotFoundError(f"{table} is missing: the head-to-head re-runs the best trial of each loss of "
                                     f"the {self.name!r} study; run `python -m histlib.tuning {self.name}` first")
-        with open(table, newline="") as f:
-            rows = [r for r in csv.DictReader(f) if r.get("state") == "COMPLETE"]
+        with open(table, newline="", encoding="utf-8-sig") as f:
+            reader = csv.DictReader(f)
+            rows = list(reader)
+        missing = [c for c in ("loss", "state", "value") if c not in (reader.fieldnames or [])]
+        if missing:
+            raise ValueError(f"{table} has no column {missing}: it is not a trials table of histlib.tuning")
         points = []
         for loss in self.losses:
-            done = [r for r in rows if r["loss"] == loss]
+            done = [r for r in rows if r["loss"] == loss and r["state"] == "COMPLETE"]
             if len(done) == 0:
                 raise ValueError(f"{table} has no completed trial of {loss!r}: finish the {self.name!r} study first")
-            best = max(done, key=lambda r: float(r["value"]))
-            points.append({"loss": loss, **{p.name: _param_value(p, best[p.name]) for p in search_space(loss)}})
+            best = max(done, key=lambda r: _number(table, r, "value"))
+            points.append({"loss": loss, **{p.name: _param_value(table, best, p) for p in search_space(loss)}})
         return tuple(points)
 
 
-def _param_value(param: Param, text: str):
-    """A parameter's value as the trials table spells it (an empty cell is None)."""
-    if text == "":
-        return None
+def _number(table: Path, row: dict, column: str) -> float:
+    try:
+        return float(row[column])
+    except (TypeError, ValueError):
+        raise ValueError(f"{table}, trial {row.get('trial')} of {row.get('loss')!r}: {column} is {row[column]!r}, "
+                         "not a number") from None
+
+
+def _param_value(table: Path, row: dict, param: Param):
+    """A parameter's value as the trials table spells it (an empty cell is None where None is a choice)."""
+    if param.name not in row:
+        raise ValueError(f"{table} has no column {param.name!r}, a parameter of {row.get('loss')!r}")
+    text = row[param.name]
     if param.choices:
-        return next(c for c in param.choices if str(c) == text)
-    return int(text) if param.integer else float(text)
+        for choice in param.choices:
+            if (text == "" and choice is None) or (choice is not None and str(choice) == text):
+                return choice
+        raise ValueError(f"{table}, trial {row.get('trial')} of {row.get('loss')!r}: {param.name} is {text!r}, not "
+                         f"one of its choices {param.choices}")
+    value = _number(table, row, param.name)
+    if not param.low <= value <= param.high:
+        raise ValueError(f"{table}, trial {row.get('trial')} of {row.get('loss')!r}: {param.name} = {value} lies "
+                         f"outside its search space ({param.describe()})")
+    return int(value) if param.integer else value
 
 
 #: The alpha x tau grid of both regimes: the recipe's alpha and tau, and the values where the HGNN learns.

@@ -373,13 +373,19 @@ def _finish(session: _Session) -> FitResult:
 
 def _read_selected(session: _Session) -> FitResult:
     path = session.folder.file("selected.pt")
+
+    def read(map_location):  # the folder's checks: a histlib file of this run, never a traceback
+        if not path.is_file():
+            raise RunFolderError(f"{path} is missing: no epoch was selected, or the file was removed; start the "
+                                 "run again with overwrite")
+        return session.folder.read_selected(map_location=map_location)
+
     if session.world_size == 1:
-        selected = torch.load(path, map_location=session.device, weights_only=True)
+        selected = read(session.device)
     else:  # rank 0 reads the file, every rank loads its state
-        selected = distributed.broadcast_from_main(
-            torch.load(path, map_location="cpu", weights_only=True) if session.writes else None)
-    session.model.load_state_dict(selected["model"])
-    session.criterion.load_state_dict(selected["criterion"])
+        selected = distributed.broadcast_from_main(read("cpu") if session.writes else None)
+    load_state(session.model, selected.get("model"), path, "model")
+    load_state(session.criterion, selected.get("criterion"), path, "loss")
     epoch = selected["epoch"] - 1
     test_metrics = {k[len("test_"):]: v for k, v in session.history[epoch].items() if k.startswith("test_")}
     if not test_metrics:  # test_every_epoch=False: the selected model meets the test split once
@@ -454,7 +460,12 @@ def _open(stack: contextlib.ExitStack, config: TrainConfig, data: RunData | None
         stack.enter_context(folder.lock())
         checkpoint = folder.start(config, resume=resume, overwrite=overwrite)
         _check_resumable(checkpoint, config, 1)
-        session = _build(config, data, folder)
+        try:
+            session = _build(config, data, folder)
+        except BaseException:
+            if checkpoint is None:  # a new run that could not even be built leaves no folder to resume or replace
+                folder.clear()
+            raise
         _restore(session, checkpoint)
         return session
 

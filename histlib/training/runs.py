@@ -216,8 +216,11 @@ class RunFolder:
             raise RunFolderError(f"{path} is not a histlib run manifest; choose another output_dir or overwrite")
         problems = [f"{key!r} ({kind.__name__})" for key, kind in _MANIFEST_KEYS.items()
                     if not isinstance(manifest.get(key), kind)]
+        if not problems and not {"dataset", "loss", "seed"} <= set(manifest["config"]):
+            problems = ["a config with dataset, loss and seed"]
         if problems or manifest["status"] not in ("running", "finished"):
-            what = f"lacks {', '.join(problems)}" if problems else f"has status {manifest['status']!r}"
+            what = (f"lacks (or mistypes) {', '.join(problems)}" if problems
+                    else f"has status {manifest['status']!r}")
             raise RunFolderError(f"{path} {what}: the run folder is damaged; start the run again with overwrite")
         return manifest
 
@@ -425,6 +428,12 @@ class RunFolder:
         manifest = manifest or self.manifest()
         state = _load_torch(self.file("checkpoint.pt"), "checkpoint", map_location)
         self._check_belongs(state, "checkpoint.pt", manifest)
+        return state
+
+    def read_selected(self, map_location="cpu") -> dict:
+        """``selected.pt``, checked to be a histlib selected model of this folder's run."""
+        state = _load_torch(self.file("selected.pt"), "selected", map_location)
+        self._check_belongs(state, "selected.pt", self.manifest())
         return state
 
     def _check_belongs(self, value: dict, name: str, manifest: dict) -> None:

@@ -34,3 +34,24 @@ def test_a_run_on_the_published_cub_layout_end_to_end(tmp_path, capsys):
     results = json.load(open(out / "results.json"))
     assert results["selection"] == "val" and results["config"]["dataset"] == "cub"
     assert set(results["test_metrics"]) >= {"recall@1", "recall@8", "map@r"}
+
+
+def test_repeated_set_flags_add_up_instead_of_replacing_each_other(monkeypatch, capsys):
+    from histlib.training import cli
+
+    seen = []
+    monkeypatch.setattr(cli, "fit", lambda config, **kwargs: seen.append(config) or (_ for _ in ()).throw(
+        ValueError("stop here")))
+    assert cli.main(["--config", "glyphs", "--set", "epochs=1", "max_steps_per_epoch=2", "--set", "seed=7"]) == 1
+    assert (seen[0].epochs, seen[0].max_steps_per_epoch, seen[0].seed) == (1, 2, 7)
+
+
+def test_a_run_that_cannot_be_built_leaves_no_folder_to_resume(tmp_path, capsys):
+    from histlib.training import RunFolder, cli
+
+    out = tmp_path / "run"
+    argv = ["--config", "glyphs", "--no-progress", "--set", "epochs=1", "max_steps_per_epoch=2",
+            f"output_dir={out}", "pretrained=yes"]
+    assert cli.main(argv) == 1
+    assert "small_cnn has no pretrained weights" in capsys.readouterr().err
+    assert RunFolder(out).status() == "empty"  # not an "interrupted" run without a checkpoint

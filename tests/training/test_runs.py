@@ -170,7 +170,7 @@ def test_load_or_train_resumes_an_interrupted_run_to_the_same_numbers(tmp_path):
 def test_rerunning_a_recipe_never_overwrites_a_finished_run_silently(tmp_path):
     config = small_config(tmp_path, epochs=1)
     first = fit(config, blob_data(), progress=False)
-    with pytest.raises(RunExistsError, match="holds a finished run of this config; pass overwrite \(--overwrite\) to replace it"):
+    with pytest.raises(RunExistsError, match=r"holds a finished run of this config; pass overwrite \(--overwrite\) to replace it"):
         fit(config, blob_data(), progress=False)
     again = fit(config, blob_data(), progress=False, overwrite=True)
     assert again.test_metrics == first.test_metrics and again.run_id != first.run_id
@@ -292,8 +292,9 @@ def _edit_json(path: Path, change) -> None:
 
 
 @pytest.mark.parametrize("name, change, problem", [
-    ("manifest.json", lambda m: {k: v for k, v in m.items() if k != "status"}, "lacks 'status'"),
-    ("manifest.json", lambda m: {k: v for k, v in m.items() if k != "config"}, "lacks 'config'"),
+    ("manifest.json", lambda m: {k: v for k, v in m.items() if k != "status"}, r"lacks \(or mistypes\) 'status'"),
+    ("manifest.json", lambda m: {k: v for k, v in m.items() if k != "config"}, r"lacks \(or mistypes\) 'config'"),
+    ("manifest.json", lambda m: {**m, "config": {}}, "a config with dataset, loss and seed"),
     ("history.json", lambda h: [], "holds a JSON list"),
     ("history.json", lambda h: {k: v for k, v in h.items() if k != "epochs"}, "lacks 'epochs'"),
     ("results.json", lambda r: {k: v for k, v in r.items() if k != "test_metrics"}, "lacks 'test_metrics'"),
@@ -365,3 +366,19 @@ def test_a_folder_that_cannot_be_written_is_a_clear_error(tmp_path, monkeypatch)
     monkeypatch.setattr(RunFolder, "clear", refuse)
     with pytest.raises(RunFolderError, match="cannot replace the run in .*Permission denied.*history.json"):
         fit(config, blob_data(), progress=False, overwrite=True)
+
+
+def test_resume_refuses_a_selected_model_of_another_run(tmp_path):
+    """The resume path reads selected.pt through the folder's checks (it used to load any file)."""
+    config = small_config(tmp_path, epochs=1)  # interrupted after its last epoch: resuming only finishes it
+    other = small_config(tmp_path, output_dir=str(tmp_path / "other"), epochs=1)
+
+    def stop(row):
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        fit(config, blob_data(), progress=False, on_epoch_end=stop)
+    fit(other, blob_data(), progress=False)
+    (Path(config.output_dir) / "selected.pt").write_bytes((Path(other.output_dir) / "selected.pt").read_bytes())
+    with pytest.raises(RunFolderError, match="mixes two runs: selected.pt belongs to run"):
+        fit(config, blob_data(), resume=True, progress=False)
