@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import gc
 import logging
 import math
 import os
@@ -87,18 +88,28 @@ def storage_url(tuning: Tuning, runs_root: Path) -> str:
 
 def _storage(url: str, heartbeat: float | None) -> optuna.storages.RDBStorage:
     """Optuna's storage at ``url``; two workers that create its tables at once both get them."""
-    from sqlalchemy.exc import SQLAlchemyError
+    from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
 
-    kwargs = {"connect_args": {"timeout": 60}} if url.startswith("sqlite") else {"pool_pre_ping": True}
+    if url.startswith("sqlite"):
+        kwargs = {"connect_args": {"timeout": 60}}
+    elif url.startswith("postgresql"):  # a lock held by a vanished client fails in a minute, never hangs a worker
+        kwargs = {"pool_pre_ping": True, "connect_args": {"options": "-c lock_timeout=60000"}}
+    else:
+        kwargs = {"pool_pre_ping": True}
     beat = {} if heartbeat is None else {"heartbeat_interval": max(1, round(heartbeat)),
                                          "grace_period": max(2, round(heartbeat * GRACE_FACTOR))}
     for attempt in range(5):
         try:
             with _stable():
                 return optuna.storages.RDBStorage(url, engine_kwargs=kwargs, **beat)
-        except SQLAlchemyError:  # the other worker created the tables meanwhile (a unique-constraint race)
-            if attempt == 4:
+        except (IntegrityError, OperationalError, ProgrammingError) as error:
+            # the other worker created the tables meanwhile (a unique-constraint or "already exists" race);
+            # anything else (a wrong URL, a server that refuses) is reported at once
+            race = isinstance(error, IntegrityError) or any(
+                text in str(error) for text in ("already exists", "database is locked", "lock timeout"))
+            if not race or attempt == 4:
                 raise
+            gc.collect()  # close the failed attempt's connections before the next one
             time.sleep(0.5 + attempt)
 
 
@@ -118,8 +129,7 @@ class TrialSeededTPE(optuna.samplers.BaseSampler):
         self._inner = self._sampler(0)
 
     def _sampler(self, number: int) -> optuna.samplers.TPESampler:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        with _stable():  # multivariate TPE is marked experimental too
             return optuna.samplers.TPESampler(seed=self._seed * 1_000_003 + number, **self._tpe)
 
     def before_trial(self, study, trial):

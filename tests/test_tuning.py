@@ -234,7 +234,12 @@ def worker(tmp_path: Path, url: str, *extra: str) -> subprocess.Popen:
 
 
 def finish(process: subprocess.Popen, timeout: float = 300) -> str:
-    out, _ = process.communicate(timeout=timeout)
+    try:
+        out, _ = process.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:  # a hung worker: stop it and show what it printed
+        process.kill()
+        out, _ = process.communicate()
+        pytest.fail(f"the worker did not finish in {timeout} s; its output:\n{out}")
     assert process.returncode == 0, out
     return out
 
