@@ -249,18 +249,19 @@ def run_sweep(grid: Grid, results: Path, runs_root: Path, seeds: Iterable[int] |
     if missing_columns:
         raise TableError(f"{table} has no column {missing_columns}: it is not a sweep table of this histlib; restore "
                          "it from git or delete it to regenerate it")
-    unique = list({(row["point"], row["seed"]): row for row in rows}.values())  # the last row of each (point, seed)
-    if len(unique) < len(rows):
-        report(f"{grid.name}: {table} held {len(rows) - len(unique)} duplicate row(s) of a (point, seed); kept the last")
-        _write_table(table, sorted(unique, key=lambda r: rows.index(r)))
-        rows = read_table(table)
-    stale = [row for row in rows if row["point"] not in labels]
+    last = {(row["point"], row["seed"]): i for i, row in enumerate(rows)}  # the last row of each (point, seed)
+    if len(last) < len(rows):
+        report(f"{grid.name}: {table} held {len(rows) - len(last)} duplicate row(s) of a (point, seed); kept the last")
+    unique = [row for i, row in enumerate(rows) if last[row["point"], row["seed"]] == i]
+    stale = sorted({row["point"] for row in unique if row["point"] not in labels})
     if stale:  # a point the grid no longer has (a derived grid's best trial changed): its rows go
-        report(f"{grid.name}: dropping {len(stale)} row(s) of points no longer in the grid: "
-               f"{sorted({row['point'] for row in stale})}")
-        _write_table(table, [row for row in rows if row["point"] in labels])
+        report(f"{grid.name}: dropping {sum(row['point'] in stale for row in unique)} row(s) of points no longer in "
+               f"the grid: {stale}")
         _write_table(curves, [row for row in read_table(curves) if row["point"] in labels])
-        rows = read_table(table)
+    kept = [row for row in unique if row["point"] in labels]
+    if len(kept) < len(rows):
+        _write_table(table, kept)
+        rows = kept
     order = {run.fingerprint: i for i, run in enumerate(runs)}
     done = {row["fingerprint"] for row in rows}
     known, known_curves = _known_outcomes(results)

@@ -354,7 +354,7 @@ def study_from_table(rows: list[dict], loss: str) -> optuna.Study:
     _checked_trials(done, space)
     for row in done:
         for param in search_space(loss):
-            if not _in_space(param, row[param.name]):
+            if not param.contains(row[param.name]):
                 raise ValueError(f"trial {row['trial']} of {loss!r}: {param.name} = {row[param.name]!r} is outside "
                                  f"its search space ({param.describe()}); read the table with histlib.sweep.read_table")
     with _quiet_optuna():
@@ -363,12 +363,6 @@ def study_from_table(rows: list[dict], loss: str) -> optuna.Study:
             params = {name: row[name] for name in space}
             study.add_trial(optuna.trial.create_trial(params=params, distributions=space, value=float(row["value"])))
     return study
-
-
-def _in_space(param: Param, value) -> bool:
-    if param.choices:
-        return any(value is choice or (type(value) is type(choice) and value == choice) for choice in param.choices)
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and param.low <= value <= param.high
 
 
 def _checked_trials(rows: list[dict], columns=()) -> list[dict]:

@@ -179,26 +179,48 @@ class Server:
             ws.close()
 
 
+def start_lab(tmp_path: Path, env: dict, port: int) -> tuple[subprocess.Popen, Path]:
+    """``bash scripts/lab.sh --port port`` in its own session (the whole group, bash and then the
+    server it execs, is stopped at the end), its output in ``tmp_path / "lab.log"``."""
+    log = tmp_path / "lab.log"
+    with open(log, "w") as out:
+        process = subprocess.Popen(["bash", str(LAB), "--port", str(port)], env=env, stdout=out,
+                                   stderr=subprocess.STDOUT, start_new_session=True)
+    return process, log
+
+
+def wait_until_serving(process: subprocess.Popen, log: Path, server: "Server", port: int, timeout: float = 90) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        assert process.poll() is None, f"lab.sh exited with {process.returncode}:\n{log.read_text()}"
+        try:
+            server.request("GET", "/api/status")
+            return
+        except (urllib.error.URLError, ConnectionError):
+            assert time.monotonic() < deadline, f"no answer on port {port} in {timeout:.0f} s:\n{log.read_text()}"
+            time.sleep(0.5)
+
+
+def stop_lab(process: subprocess.Popen, log: Path) -> None:
+    """SIGTERM to the server's group; a server that ignores it for 30 s is killed and fails the test."""
+    if process.poll() is None:
+        os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+            pytest.fail(f"the server ignored SIGTERM for 30 s:\n{log.read_text()}")
+
+
 @needs_project_env
 def test_lab_serves_the_notebooks_on_the_projects_kernel(tmp_path):
     port, token = free_port(), uuid.uuid4().hex
     env = jupyter_env(tmp_path, JUPYTER_TOKEN=token, HISTLIB_PROFILE="small", HISTLIB_RUNS=str(tmp_path / "runs"))
-    log = tmp_path / "lab.log"
-    with open(log, "w") as out:
-        # its own session: the whole group (bash, then the server it execs) is stopped at the end
-        process = subprocess.Popen(["bash", str(LAB), "--port", str(port)], env=env, stdout=out,
-                                   stderr=subprocess.STDOUT, start_new_session=True)
+    process, log = start_lab(tmp_path, env, port)
     server = Server(port, token)
     try:
-        deadline = time.monotonic() + 90
-        while True:
-            assert process.poll() is None, f"lab.sh exited with {process.returncode}:\n{log.read_text()}"
-            try:
-                server.request("GET", "/api/status")
-                break
-            except (urllib.error.URLError, ConnectionError):
-                assert time.monotonic() < deadline, f"no answer on port {port} in 90 s:\n{log.read_text()}"
-                time.sleep(0.5)
+        wait_until_serving(process, log, server, port)
         printed = log.read_text()
         assert f"http://127.0.0.1:{port}/lab?token={token}" in printed
         # exec: the process lab.sh started as is now the server, so Ctrl-C and SIGTERM reach it
@@ -243,35 +265,10 @@ def test_lab_serves_the_notebooks_on_the_projects_kernel(tmp_path):
             env=env, cwd=tmp_path, capture_output=True, text=True, timeout=120, check=True)
         assert json.loads(config) == json.loads(elsewhere.stdout)
     finally:
-        if process.poll() is None:
-            os.killpg(process.pid, signal.SIGTERM)
-            try:
-                process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
-                process.wait()
-                pytest.fail(f"the server ignored SIGTERM for 30 s:\n{log.read_text()}")
+        stop_lab(process, log)
     assert process.returncode is not None
     with pytest.raises(OSError):  # nothing listens any more
         socket.create_connection(("127.0.0.1", port), timeout=2).close()
-
-
-def start_lab(tmp_path: Path, env: dict, port: int) -> tuple[subprocess.Popen, Path]:
-    log = tmp_path / "lab.log"
-    with open(log, "w") as out:
-        process = subprocess.Popen(["bash", str(LAB), "--port", str(port)], env=env, stdout=out,
-                                   stderr=subprocess.STDOUT, start_new_session=True)
-    return process, log
-
-
-def stop_lab(process: subprocess.Popen) -> None:
-    if process.poll() is None:
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
 
 
 def status_without_token(port: int, path: str = "/api/contents") -> int:
@@ -301,21 +298,13 @@ def test_a_jupyter_config_without_a_token_cannot_open_the_server(tmp_path, confi
     process, log = start_lab(tmp_path, env, port)
     server = Server(port, token)
     try:
-        deadline = time.monotonic() + 90
-        while True:
-            assert process.poll() is None, f"lab.sh exited with {process.returncode}:\n{log.read_text()}"
-            try:
-                server.request("GET", "/api/status")
-                break
-            except (urllib.error.URLError, ConnectionError):
-                assert time.monotonic() < deadline, f"no answer on port {port} in 90 s:\n{log.read_text()}"
-                time.sleep(0.5)
+        wait_until_serving(process, log, server, port)
         assert status_without_token(port) == 403  # refused without the token
         assert status_without_token(port, "/api/kernels") == 403
         assert isinstance(server.request("GET", "/api/contents")["content"], list)  # the printed token works
         assert f"/lab?token={token}" in log.read_text()
     finally:
-        stop_lab(process)
+        stop_lab(process, log)
 
 
 def test_the_launcher_stops_a_server_that_answers_without_the_token(tmp_path, monkeypatch, capsys):

@@ -71,6 +71,16 @@ class Param:
     choices: tuple = ()
     integer: bool = False
 
+    def contains(self, value) -> bool:
+        """Whether ``value`` lies in this setting's space (a choice of the same type, or a number in range).
+
+        >>> Param("batch_size", choices=(32, 64)).contains(64), Param("tau", 2.0, 64.0).contains(1.0)
+        (True, False)
+        """
+        if self.choices:
+            return any(value is c or (type(value) is type(c) and value == c) for c in self.choices)
+        return isinstance(value, (int, float)) and not isinstance(value, bool) and self.low <= value <= self.high
+
     def describe(self) -> str:
         if self.choices:
             return f"{self.name} in {{{', '.join(map(str, self.choices))}}}"
@@ -179,7 +189,7 @@ def _param_value(table: Path, row: dict, param: Param):
         raise ValueError(f"{table}, trial {row.get('trial')} of {row.get('loss')!r}: {param.name} is {text!r}, not "
                          f"one of its choices {param.choices}")
     value = _number(table, row, param.name)
-    if not param.low <= value <= param.high:
+    if not param.contains(value):
         raise ValueError(f"{table}, trial {row.get('trial')} of {row.get('loss')!r}: {param.name} = {value} lies "
                          f"outside its search space ({param.describe()})")
     return int(value) if param.integer else value

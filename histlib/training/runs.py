@@ -474,9 +474,9 @@ def read_run(config: TrainConfig, *, map_location="cpu") -> FitResult:
         raise RunFolderError(f"{folder.file('history.json')} has {len(history['epochs'])} epochs, and results.json "
                              f"selects epoch {results['selected_epoch']}: the run folder is damaged; start the run "
                              "again with overwrite")
-    selected = _load_torch(folder.file("selected.pt"), "selected", map_location)
-    for name, value in (("results.json", results), ("history.json", history), ("selected.pt", selected)):
+    for name, value in (("results.json", results), ("history.json", history)):
         folder._check_belongs(value, name, manifest)
+    selected = folder.read_selected(map_location)
     model = build_model(config)
     load_state(model, selected.get("model"), folder.file("selected.pt"), "model")
     criterion = build_criterion(config, results["num_classes"])
