@@ -30,7 +30,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import sys
+import warnings
 from collections import Counter
 from pathlib import Path
 
@@ -38,12 +38,10 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from distributed_overhead import run_ranks  # noqa: E402
-
-from histlib.training import build_criterion, build_model, build_run_data, get_config, parameter_groups  # noqa: E402
-from histlib.training import train_loader  # noqa: E402
-from histlib.training.parallel import ParallelObjective  # noqa: E402
+from histlib import distributed
+from histlib.training import build_criterion, build_model, build_run_data, get_config, parameter_groups
+from histlib.training import train_loader
+from histlib.training.parallel import ParallelObjective
 
 MB = 1e6
 
@@ -104,6 +102,7 @@ def sop_table() -> None:
 
 
 def _count_step(rank, data_root, out):
+    warnings.simplefilter("ignore")
     config = get_config("glyphs", data_root=data_root, selection="last", hypergraph="global")
     data = build_run_data(config)
     images, labels = next(iter(train_loader(data.train, config, epoch=0, rank=rank, world_size=2)))
@@ -147,7 +146,7 @@ def _count_step(rank, data_root, out):
 
 def measured_table(data_root: str) -> None:
     out = Path(f"/tmp/histlib_distributed_communication_{os.getpid()}.json")
-    run_ranks(_count_step, 2, data_root, str(out))
+    distributed.run_local(_count_step, 2, data_root, str(out))
     values = json.loads(out.read_text())
     out.unlink()
     config = get_config("glyphs")

@@ -24,39 +24,21 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import socket
 import statistics
 import time
 import warnings
 from pathlib import Path
 
 import torch
-import torch.multiprocessing as mp
 
 from histlib import distributed
-from histlib.training import build_criterion, build_model, build_run_data, get_config, parameter_groups
+from histlib.training import build_criterion, build_model, build_optimiser, build_run_data, get_config
 from histlib.training import train_loader, train_one_epoch
 from histlib.training.parallel import ParallelObjective
 
 
-def run_ranks(target, world_size: int, *args) -> None:
-    """``target(rank, *args)`` on ``world_size`` local gloo processes (one process: no group)."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    mp.spawn(_rank_main, args=(world_size, port, target, args), nprocs=world_size)
-
-
-def _rank_main(rank, world_size, port, target, args):
-    warnings.simplefilter("ignore")
-    if world_size > 1:
-        os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
-        distributed.init_process_group("gloo", rank, world_size)
-    target(rank, *args)
-    distributed.shutdown()
-
-
 def _timed(rank, world_size, threads, hypergraph, steps, repeats, data_root, out):
+    warnings.simplefilter("ignore")
     torch.set_num_threads(threads)
     config = get_config("glyphs", data_root=data_root, selection="last", hypergraph=hypergraph)
     data = build_run_data(config)
@@ -66,7 +48,7 @@ def _timed(rank, world_size, threads, hypergraph, steps, repeats, data_root, out
     model = build_model(config)
     criterion = build_criterion(config, data.num_classes)
     parallel = None if world_size == 1 else ParallelObjective(model, criterion, hypergraph, torch.device("cpu"))
-    optimizer = torch.optim.Adam(parameter_groups(model, criterion, config), weight_decay=config.weight_decay)
+    optimizer, _ = build_optimiser(model, criterion, config)
 
     def one_pass():
         train_one_epoch(model, criterion, optimizer, batches, torch.device("cpu"), progress=False, parallel=parallel)
@@ -99,7 +81,7 @@ def main() -> None:
     out = f"/tmp/histlib_distributed_overhead_{os.getpid()}"
     for _ in range(args.rounds):
         for name, world, threads, hypergraph in setups:
-            run_ranks(_timed, world, world, threads, hypergraph, args.steps, args.repeats, args.data_root, out)
+            distributed.run_local(_timed, world, world, threads, hypergraph, args.steps, args.repeats, args.data_root, out)
             ranks = [json.loads(Path(f"{out}.{r}").read_text()) for r in range(world)]
             wall[name] += ranks[0]["wall"]
             cpu[name] += [sum(values) for values in zip(*(r["cpu"] for r in ranks))]

@@ -40,14 +40,14 @@ def images_per_second(encoder, dataset, batch_size: int) -> float:
 def epoch_seconds(config, train_images: int, classes: int) -> float:
     """Seconds of one training epoch of ``config`` on random (N, 2048) features of ``classes`` classes."""
     from histlib.features import FeatureDataset
-    from histlib.training import build_criterion, build_model, parameter_groups, train_loader, train_one_epoch
+    from histlib.training import build_criterion, build_model, build_optimiser, train_loader, train_one_epoch
 
     generator = torch.Generator().manual_seed(0)
     features = torch.randn(train_images, 2048, generator=generator)
     labels = torch.arange(train_images) % classes
     dataset = FeatureDataset(features, labels.numpy(), [str(c) for c in range(classes)])
     model, criterion = build_model(config), build_criterion(config, classes)
-    optimizer = torch.optim.Adam(parameter_groups(model, criterion, config), weight_decay=config.weight_decay)
+    optimizer, _ = build_optimiser(model, criterion, config)
     start = time.perf_counter()
     train_one_epoch(model, criterion, optimizer, train_loader(dataset, config, 0), torch.device("cpu"), progress=False)
     return time.perf_counter() - start

@@ -20,7 +20,7 @@ import torch
 
 
 from histlib.models import EmbeddingNet
-from histlib.training import build_criterion, build_run_data, get_config, parameter_groups, train_loader, train_one_epoch
+from histlib.training import build_criterion, build_optimiser, build_run_data, get_config, train_loader, train_one_epoch
 
 
 def main() -> None:
@@ -36,7 +36,7 @@ def main() -> None:
     torch.manual_seed(0)
     model = EmbeddingNet.from_backbone(config.backbone, embedding_size=config.embedding_size)
     criterion = build_criterion(config, data.num_classes)
-    optimizer = torch.optim.Adam(parameter_groups(model, criterion, config), weight_decay=config.weight_decay)
+    optimizer, _ = build_optimiser(model, criterion, config)
     loader = train_loader(data.train, config, epoch=0)
     batches = [batch for _, batch in zip(range(args.steps), loader)]
     device = torch.device("cpu")

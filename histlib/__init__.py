@@ -8,9 +8,10 @@ Public API:
     load_dataset                           -- CUB, Cars, SOP and the offline stand-ins (histlib.data)
     histlib.models, histlib.training       -- EmbeddingNet; recipes, fit, load_or_train, run folders
     histlib.runtime                        -- pick_device, seed_everything
-    histlib.sweep                          -- named grids x seeds -> tables under results/
+    histlib.paths                          -- the project's folders: data/, runs/, results/, figures/
+    histlib.sweep, histlib.tuning          -- named grids x seeds, Optuna studies -> tables under results/
     histlib.analysis, histlib.plots        -- the workbook's measurements and figures
-    histlib.workbook                       -- what the notebooks share: profiles, paths, checks
+    histlib.workbook                       -- what the notebooks share: profiles, load-or-train, checks
 """
 
 from . import functional

@@ -9,6 +9,9 @@
 - :func:`summarize`: mean, standard deviation and count of a metric per group of sweep rows.
 - :func:`hgnn_learning_split`: sweep runs split by whether their HGNN learned, with the range of
   their soft memberships in other classes' hyperedges (the condition for G to carry class structure).
+- :func:`seed_band` (a :class:`SeedBand`): the seed-to-seed spread of one point of a committed sweep
+  table, the scale on which a single run's difference is judged; :func:`same_setting` matches a
+  table's value of a setting with a config's.
 """
 
 from __future__ import annotations
@@ -16,15 +19,19 @@ from __future__ import annotations
 import math
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import torch
 
 from . import functional as HF
+from .evaluation import mean_and_std
 
 __all__ = [
     "draw_batch", "batch_composition", "expected_distinct_classes", "within_class_share",
     "uniform_within_class_share", "term_gradients", "summarize", "compare_to_reference", "hgnn_learning_split",
+    "SeedBand", "seed_band", "same_setting",
 ]
 
 
@@ -34,11 +41,9 @@ def draw_batch(dataset, config, epoch: int = 0, index: int = 0) -> tuple[torch.T
 
     Returns ``(images, labels)``: (B, 3, H, W) float and (B,) int64.
     """
-    from .runtime import epoch_seed, seed_everything
-    from .training import train_loader
+    from .training import epoch_loader
 
-    seed_everything(epoch_seed(config.seed, epoch))
-    for i, (images, labels) in enumerate(train_loader(dataset, config, epoch)):
+    for i, (images, labels) in enumerate(epoch_loader(dataset, config, epoch)):
         if i == index:
             return images, labels.long()
     raise ValueError(f"epoch {epoch} has fewer than {index + 1} batches")
@@ -111,7 +116,7 @@ def term_gradients(loss, embeddings: torch.Tensor, labels: torch.Tensor) -> dict
     x = embeddings.detach().clone().requires_grad_(True)
     terms = loss.compute_terms(x, labels)
     grads = {}
-    for name, value in (("distribution_loss", terms.distribution_loss), ("hgnn_loss", loss.lambda_s * terms.hgnn_loss)):
+    for name, value in (("distribution_loss", terms.distribution_loss), ("hgnn_loss", terms.weighted_hgnn_loss)):
         (grad,) = torch.autograd.grad(value, x, retain_graph=True, allow_unused=True)
         grads[name] = torch.zeros(len(x)) if grad is None else grad.norm(dim=1).detach()
     return grads
@@ -127,17 +132,19 @@ def summarize(rows: Iterable[dict], by: str | Sequence[str], metric: str) -> lis
     [('a', 0.6, 0.141, 2), ('b', 0.1, nan, 1)]
     """
     keys = (by,) if isinstance(by, str) else tuple(by)
-    rows = _check_columns(rows, (*keys, metric))
+    groups = _grouped(rows, keys, metric)
+    return [{**dict(zip(keys, key)), **dict(zip(("mean", "std"), mean_and_std(values))), "n": len(values)}
+            for key, values in groups.items()]
+
+
+def _grouped(rows: Iterable[dict], keys: Sequence[str], metric: str) -> dict[tuple, list[float]]:
+    """``metric``'s values per group (the tuple of the ``keys`` columns), in order of appearance;
+    rows without a value of ``metric`` are left out."""
     groups: dict[tuple, list[float]] = defaultdict(list)
-    for row in rows:
+    for row in _check_columns(rows, (*keys, metric)):
         if row.get(metric) is not None:
             groups[tuple(row.get(k) for k in keys)].append(float(row[metric]))
-    out = []
-    for key, values in groups.items():
-        array = np.asarray(values)
-        out.append({**dict(zip(keys, key)), "mean": float(array.mean()),
-                    "std": float(array.std(ddof=1)) if len(array) > 1 else math.nan, "n": len(array)})
-    return out
+    return groups
 
 
 def _check_columns(rows: Iterable[dict], columns: Sequence[str]) -> list[dict]:
@@ -165,21 +172,16 @@ def compare_to_reference(rows: Iterable[dict], key: str, reference, metric: str)
     """
     from scipy.stats import ttest_ind
 
-    rows = _check_columns(rows, (key, metric))
-    values: dict = defaultdict(list)
-    for row in rows:
-        if row.get(metric) is not None:
-            values[row.get(key)].append(float(row[metric]))
+    values = {point: group for (point,), group in _grouped(rows, (key,), metric).items()}
     if reference not in values:
         raise ValueError(f"no row has {key} = {reference!r}; points: {list(values)}")
-    base = np.asarray(values[reference])
+    base = values[reference]
     out = []
     for point, group in values.items():
-        group = np.asarray(group)
         enough = len(group) > 1 and len(base) > 1 and point != reference
         p_value = float(ttest_ind(group, base, equal_var=False).pvalue) if enough else math.nan
-        out.append({key: point, "mean": float(group.mean()), "std": float(group.std(ddof=1)) if len(group) > 1 else math.nan,
-                    "n": len(group), "difference": float(group.mean() - base.mean()),
+        mean, std = mean_and_std(group)
+        out.append({key: point, "mean": mean, "std": std, "n": len(group), "difference": mean - mean_and_std(base)[0],
                     "p_value": 1.0 if point == reference else p_value})
     return out
 
@@ -210,3 +212,55 @@ def hgnn_learning_split(rows: Iterable[dict], learned_below: float = 0.5) -> dic
             name: (min(r[column] for r in chosen), max(r[column] for r in chosen)) if chosen else (math.nan, math.nan)
             for name, column in columns.items()}}
     return out
+
+
+def same_setting(a, b) -> bool:
+    """Whether two values of a setting are the same; numbers compare with a tolerance (a table's 1.1
+    and a config's 1.1 after a round trip through text or a slider).
+
+    >>> same_setting(1.1, 1.1000000000000001), same_setting(1, 1.0), same_setting("hist", "hist"), same_setting(0.5, 1)
+    (True, True, True, False)
+    """
+    if isinstance(a, (int, float)) and isinstance(b, (int, float)) and not isinstance(a, bool):
+        return math.isclose(float(a), float(b))
+    return a == b
+
+
+@dataclass(frozen=True)
+class SeedBand:
+    """The seed-to-seed spread of one setting in a committed sweep table.
+
+    ``values`` are the seeds' scores (fractions); ``mean`` and ``std`` (sample standard deviation)
+    summarise them; ``description`` says what was trained; ``source`` is the table's path.
+    """
+
+    metric: str
+    values: tuple[float, ...]
+    mean: float
+    std: float
+    description: str
+    source: str
+
+
+def seed_band(table: str | Path, key: str, value, metric: str = "val_map@r") -> SeedBand | str:
+    """The band of the point ``key == value`` of a sweep table (e.g. ``results/lambda_s.csv``,
+    ``lambda_s``, 1.0), or a sentence saying why there is none (no table, no such point, one seed).
+    """
+    from .sweep import read_table
+
+    table = Path(table)
+    rows = read_table(table)
+    if not rows:
+        return f"No committed sweep table at {table}: run `python -m histlib.sweep {table.stem}` to draw the band."
+    rows = [r for r in rows if same_setting(r.get(key), value) and r.get(metric) is not None]
+    if not rows:
+        return f"{table.name} has no run with {key} = {value} and a {metric} column: no band to draw."
+    summary = summarize(rows, key, metric)[0]
+    if summary["n"] < 2:
+        return f"{table.name} has only one seed of {key} = {value}: no spread to draw."
+    epochs = sorted({r["epochs"] for r in rows if r.get("epochs") is not None})
+    trained = f"{'/'.join(map(str, epochs))} epochs" if epochs else "the sweep's budget"
+    description = (f"the recipe trained from scratch for {trained}, {summary['n']} seeds (each with its own "
+                   f"validation classes): mean +/- std")
+    return SeedBand(metric, tuple(float(r[metric]) for r in rows), summary["mean"], summary["std"], description,
+                    str(table))

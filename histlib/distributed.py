@@ -38,7 +38,7 @@ __all__ = [
     "DEFAULT_TIMEOUT_S", "RankFailedError", "launched_by_torchrun", "init_from_env", "init_process_group",
     "shutdown", "is_distributed", "world_size", "rank", "is_main", "rank_device", "barrier",
     "broadcast_from_main", "gather_rows", "mean_over_ranks", "rank_failures", "GlobalBatchNorm",
-    "convert_batchnorm", "embed_sharded", "agree", "reported_by_main",
+    "convert_batchnorm", "embed_sharded", "agree", "reported_by_main", "run_local",
 ]
 
 T = TypeVar("T")
@@ -122,6 +122,31 @@ def init_from_env(device: str = "auto", timeout_s: float | None = None) -> torch
     init_process_group("nccl" if cuda else "gloo", int(os.environ["RANK"]), int(os.environ["WORLD_SIZE"]),
                        timeout_s)
     return torch.device("cuda", local_rank) if cuda else torch.device("cpu")
+
+
+def run_local(target: Callable[..., None], world_size: int, *args) -> None:
+    """``target(rank, *args)`` in ``world_size`` local processes joined by a gloo process group on a
+    free localhost port (one process: no group); returns when every rank has finished.
+
+    For benchmarks and experiments on one machine (``torchrun`` launches real runs). ``target``
+    must be picklable: a module-level function.
+    """
+    import socket
+
+    import torch.multiprocessing as mp
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    mp.spawn(_run_rank, args=(world_size, port, target, args), nprocs=world_size)
+
+
+def _run_rank(rank: int, world_size: int, port: int, target: Callable[..., None], args: tuple) -> None:
+    if world_size > 1:
+        os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
+        init_process_group("gloo", rank, world_size)
+    target(rank, *args)
+    shutdown()
 
 
 def shutdown() -> None:

@@ -12,6 +12,16 @@ the *fraction* of same-class items among the k nearest neighbours, whereas the d
 learning Recall@K is the fraction of queries with *at least one* same-class item among them.
 The two agree only for k = 1 (on the queries that have a same-class item).
 
+How it is built (as open-metric-learning builds its metrics): one similarity kernel
+(``_similarity_chunks``: query rows against the gallery, chunk by chunk, each query's own entry
+excluded) serves :func:`nearest_neighbours` and the ranking step, which keeps per query only what
+the metrics read: its number of positives R, the rank of its nearest positive (Recall@K,
+Precision@1) and which of its first R ranks hold a positive (MAP@R, R-Precision); never a
+top-1000 per row. Each metric is a small function from those statistics to one value per query
+(:func:`recall_at_k`, :func:`precision_at_1`, :func:`average_precision_at_r`,
+:func:`r_precision`), averaged by :func:`retrieval_metrics`: a new metric is a new function, not
+a change to the kernel.
+
 Example:
     >>> import torch
     >>> x = torch.tensor([[1.0, 0.0], [0.9, 0.1], [0.0, 1.0], [0.1, 0.9], [-1.0, 0.2]])
@@ -25,7 +35,8 @@ from __future__ import annotations
 
 import math
 import numbers
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from typing import NamedTuple
 
 import numpy as np
 import torch
@@ -39,10 +50,17 @@ __all__ = [
     "embed",
     "nearest_neighbours",
     "retrieval_metrics",
+    "recall_at_k",
+    "precision_at_1",
+    "average_precision_at_r",
+    "r_precision",
     "aggregate_runs",
+    "mean_and_std",
     "format_recall_table",
     "PAPER_KS",
     "PML_NAMES",
+    "METRIC_NAMES",
+    "metric_name",
 ]
 
 #: Recall@K columns of the paper's tables per benchmark.
@@ -55,6 +73,19 @@ PML_NAMES = {
     "r_precision": "r_precision",
     "NMI": "NMI",
 }
+
+#: Display name of each metric in tables, figures and check sentences (``recall@K`` is ``R@K``).
+METRIC_NAMES = {"map@r": "MAP@R", "r_precision": "R-Precision", "precision_at_1": "Precision@1", "NMI": "NMI"}
+
+
+def metric_name(metric: str) -> str:
+    """Display name of a metric key.
+
+    >>> metric_name("recall@4"), metric_name("map@r"), metric_name("r_precision")
+    ('R@4', 'MAP@R', 'R-Precision')
+    """
+    return METRIC_NAMES.get(metric, metric.replace("recall@", "R@"))
+
 
 _CHUNK_BYTES = 128 * 2**20  # similarity rows held at once
 
@@ -146,15 +177,11 @@ def nearest_neighbours(
     if isinstance(k, bool) or not isinstance(k, numbers.Integral) or not 1 <= k <= available:
         raise ValueError(f"k must be an integer in 1..{available} (the reference items a query can retrieve), "
                          f"got {k!r}")
-    rows_per_chunk = _chunk_rows(chunk_size, ref, q.shape[0])
-    values, indices = [], []
-    for start in range(0, q.shape[0], rows_per_chunk):
-        sims = q[start:start + rows_per_chunk] @ ref.t()
-        _exclude(sims, exclude[start:start + rows_per_chunk])
-        top = sims.topk(int(k), dim=1)
-        values.append(top.values)
-        indices.append(top.indices)
-    return torch.cat(values), torch.cat(indices)
+    values = torch.empty(q.shape[0], int(k), dtype=ref.dtype)
+    indices = torch.empty(q.shape[0], int(k), dtype=torch.long)
+    for start, stop, sims in _similarity_chunks(q, ref, exclude, chunk_size):
+        torch.topk(sims, int(k), dim=1, out=(values[start:stop], indices[start:stop]))
+    return values, indices
 
 
 def _chunk_rows(chunk_size: int | None, ref: torch.Tensor, queries: int) -> int:
@@ -204,6 +231,33 @@ def _exclude(sims: torch.Tensor, columns: torch.Tensor) -> None:
     sims[rows, columns[rows]] = -math.inf
 
 
+def _similarity_chunks(queries: torch.Tensor, reference: torch.Tensor, exclude: torch.Tensor,
+                       chunk_size: int | None) -> Iterator[tuple[int, int, torch.Tensor]]:
+    """The similarity kernel of every search here: queries against the reference, in row chunks.
+
+    Args:
+        queries: (Q, D) and reference: (N, D) unit embeddings of one dtype.
+        exclude: (Q,) the column of each query's own entry in ``reference`` (-1: none).
+        chunk_size: query rows per chunk (checked now by :func:`_chunk_rows`, not at the first chunk).
+    Returns:
+        an iterator of ``(start, stop, sims)``, where ``sims`` (stop - start, N) is
+        ``queries[start:stop] @ reference.T`` with each query's own column set to -inf. ``sims``
+        is a view of one buffer that every chunk reuses: use it, or overwrite it, before the next.
+    """
+    rows = _chunk_rows(chunk_size, reference, queries.shape[0])
+    buffer = torch.empty(rows, reference.shape[0], dtype=reference.dtype)
+
+    def chunks():
+        reference_t = reference.t()
+        for start in range(0, queries.shape[0], rows):
+            stop = min(start + rows, queries.shape[0])
+            sims = torch.mm(queries[start:stop], reference_t, out=buffer[: stop - start])
+            _exclude(sims, exclude[start:stop])
+            yield start, stop, sims
+
+    return chunks()
+
+
 def retrieval_metrics(
     embeddings: torch.Tensor,
     labels: torch.Tensor,
@@ -227,15 +281,17 @@ def retrieval_metrics(
 
     Returns a dict with:
 
-    - ``recall@K`` for each K: fraction of *all* queries with at least one same-class item
-      among their K nearest neighbours. A query with no same-class item to find (a singleton)
-      can never hit: it counts as a miss.
-    - ``precision_at_1``: fraction of non-singleton queries whose nearest neighbour is of their
-      class (pytorch-metric-learning's definition; equals ``recall@1`` without singletons).
-    - ``map@r`` (MAP@R) and ``r_precision``: Musgrave et al., "A Metric Learning Reality Check"
-      (2020). For a query with R same-class items to find, R-Precision is the fraction of them
-      among its R nearest neighbours, and AP@R = (1/R) sum_{i<=R} P(i) rel(i). Both are
-      averaged over the non-singleton queries only (singletons have R = 0).
+    - ``recall@K`` for each K (:func:`recall_at_k`): fraction of *all* queries with at least one
+      same-class item among their K nearest neighbours. A query with no same-class item to find
+      (a singleton) can never hit: it counts as a miss.
+    - ``precision_at_1`` (:func:`precision_at_1`): fraction of non-singleton queries whose
+      nearest neighbour is of their class (pytorch-metric-learning's definition; equals
+      ``recall@1`` without singletons).
+    - ``map@r`` (MAP@R, :func:`map_at_r`) and ``r_precision`` (:func:`r_precision`): Musgrave et
+      al., "A Metric Learning Reality Check" (2020). For a query with R same-class items to find,
+      R-Precision is the fraction of them among its R nearest neighbours, and
+      AP@R = (1/R) sum_{i<=R} P(i) rel(i). Both are averaged over the non-singleton queries only
+      (singletons have R = 0).
     - ``NMI`` when ``nmi=True``: normalised mutual information between the query labels and a
       k-means clustering (as many clusters as classes, seeded) of the normalised query embeddings.
 
@@ -265,11 +321,144 @@ def retrieval_metrics(
     else:
         ref, ref_labels, _ = _check_metric_inputs(reference, reference_labels, ks, minimum=1, name="reference")
         x, ref, exclude = _query_and_reference(x, ref, query_in_reference)
-    n = ref.shape[0]
-    # Work in the gallery's class order: each query's same-class items are one contiguous column range.
-    classes, class_index, class_sizes = torch.unique(ref_labels, return_inverse=True, return_counts=True)
+    per_query: dict[str, list[torch.Tensor]] = {name: [] for name in (*(f"recall@{k}" for k in ks), *_PER_QUERY)}
+    for ranking in _rank_positives(x, labels, ref, ref_labels, exclude, chunk_size):
+        for k in ks:
+            per_query[f"recall@{k}"].append(recall_at_k(ranking.first_rank, k))
+        for name, metric in _PER_QUERY.items():
+            per_query[name].append(metric(ranking))
+    metrics = {name: _mean_over_queries(torch.cat(values)) for name, values in per_query.items()}
+    if nmi:
+        metrics["NMI"] = normalized_mutual_information(x, labels, seed=seed)
+    return metrics
+
+
+# -- the metrics: one value per query, from its ranking statistics (see _Ranking) -----------------
+
+
+def recall_at_k(first_rank: torch.Tensor, k: int) -> torch.Tensor:
+    """Per query, 1 if a positive is among its ``k`` nearest neighbours, else 0: Recall@K is the mean.
+
+    Args:
+        first_rank: (Q,) int, the rank of each query's nearest positive (same-class item), 1 for
+            the nearest neighbour. A query without positives (a singleton) has a rank above
+            every ``k`` (:func:`retrieval_metrics` gives it the int64 maximum): a miss.
+        k: the K.
+    Returns:
+        (Q,) float64.
+
+    >>> recall_at_k(torch.tensor([1, 3, 2, 99]), 2).tolist()   # queries 0 and 2 hit within 2: R@2 = 0.5
+    [1.0, 0.0, 1.0, 0.0]
+    """
+    return (first_rank <= k).double()
+
+
+def precision_at_1(first_rank: torch.Tensor, r: torch.Tensor) -> torch.Tensor:
+    """Per query, 1 if its nearest neighbour is a positive, else 0; NaN for a query without
+    positives (R = 0), which pytorch-metric-learning's Precision@1 (the mean of the others) leaves out.
+
+    Args:
+        first_rank: (Q,) int, as for :func:`recall_at_k`. r: (Q,) int, each query's number of positives R.
+    Returns:
+        (Q,) float64.
+
+    >>> precision_at_1(torch.tensor([1, 3, 1, 99]), torch.tensor([2, 1, 4, 0])).tolist()   # 2 of 3
+    [1.0, 0.0, 1.0, nan]
+    """
+    return torch.where(r > 0, (first_rank == 1).double(), math.nan)
+
+
+def average_precision_at_r(positive_at_rank: torch.Tensor, r: torch.Tensor) -> torch.Tensor:
+    """Per query, AP@R = (1/R) sum_{j<=R} P(j) rel(j) (Musgrave et al. 2020), where rel(j) says
+    whether the item at rank j is a positive and P(j) is the fraction of positives among ranks
+    1..j; NaN for a query without positives. MAP@R is the mean over the queries with R > 0.
+
+    Args:
+        positive_at_rank: (Q, W) bool, ``[i, j]``: query i's item at rank j + 1 is a positive.
+            Only ranks up to each query's R are read (W >= max R).
+        r: (Q,) int, each query's number of positives R.
+    Returns:
+        (Q,) float64.
+
+    >>> ranked = torch.tensor([[True, False, True], [False, False, False], [True, True, False]])
+    >>> [round(v, 4) for v in average_precision_at_r(ranked, torch.tensor([3, 1, 2])).tolist()]  # (1 + 2/3) / 3
+    [0.5556, 0.0, 1.0]
+    """
+    within_r = _within_r(positive_at_rank, r)
+    ranks = torch.arange(1, within_r.shape[1] + 1)
+    precision_sums = torch.where(within_r, within_r.cumsum(dim=1).double() / ranks, 0.0).sum(dim=1)
+    return torch.where(r > 0, precision_sums / r.double(), math.nan)
+
+
+def r_precision(positive_at_rank: torch.Tensor, r: torch.Tensor) -> torch.Tensor:
+    """Per query, R-Precision: the fraction of positives among ranks 1..R; NaN for a query without
+    positives. Its metric is the mean over the queries with R > 0.
+
+    Args:
+        positive_at_rank, r: as for :func:`average_precision_at_r`.
+    Returns:
+        (Q,) float64.
+
+    >>> ranked = torch.tensor([[True, False, True], [False, False, False], [True, True, False]])
+    >>> [round(v, 4) for v in r_precision(ranked, torch.tensor([3, 1, 2])).tolist()]   # 2/3, 0/1, 2/2
+    [0.6667, 0.0, 1.0]
+    """
+    return torch.where(r > 0, _within_r(positive_at_rank, r).sum(dim=1) / r.double(), math.nan)
+
+
+def _within_r(positive_at_rank: torch.Tensor, r: torch.Tensor) -> torch.Tensor:
+    """``positive_at_rank`` with the ranks beyond each query's R cleared."""
+    if positive_at_rank.ndim != 2 or r.shape != positive_at_rank.shape[:1] or (
+            r.numel() and int(r.max()) > positive_at_rank.shape[1]):
+        raise ValueError(f"positive_at_rank must be (Q, W) with W >= max R and r (Q,); got "
+                         f"{tuple(positive_at_rank.shape)} and {tuple(r.shape)}")
+    ranks = torch.arange(1, positive_at_rank.shape[1] + 1)
+    return positive_at_rank.bool() & (ranks <= r[:, None])
+
+
+def _mean_over_queries(values: torch.Tensor) -> float:
+    """The mean of the per-query values that are not NaN (the queries a metric is defined for);
+    NaN when there is none."""
+    defined = values[~torch.isnan(values)]
+    return float(defined.mean()) if defined.numel() else math.nan
+
+
+#: The metrics computed from every query's ranking besides Recall@K (one per K): name -> per-query values.
+_PER_QUERY = {
+    "precision_at_1": lambda ranking: precision_at_1(ranking.first_rank, ranking.r),
+    "map@r": lambda ranking: average_precision_at_r(ranking.positive_at_rank, ranking.r),
+    "r_precision": lambda ranking: r_precision(ranking.positive_at_rank, ranking.r),
+}
+
+
+# -- the ranking step -------------------------------------------------------------------------
+
+
+class _Ranking(NamedTuple):
+    """What the metrics read of each query's ranking of the gallery (q queries of a chunk, pessimistic ties)."""
+
+    r: torch.Tensor  #: (q,) int64, the positives (same-class gallery items but the query itself)
+    first_rank: torch.Tensor  #: (q,) int64, the rank of the nearest positive (_NO_RANK if R = 0)
+    positive_at_rank: torch.Tensor  #: (q, the chunk's max R) bool, rank j + 1 <= R holds a positive
+
+
+_NO_RANK = torch.iinfo(torch.long).max  # first_rank of a query without positives
+_EXACT_FLOAT_COUNT = 2**24  # float32 sums of 0/1 are exact up to this many columns
+
+
+def _rank_positives(queries, labels, reference, reference_labels, exclude, chunk_size) -> Iterator[_Ranking]:
+    """Rank the gallery for each query by similarity, an other-class item tied with a positive
+    before it; one :class:`_Ranking` per chunk of queries, in order (memory: one chunk's).
+
+    Args:
+        queries: (Q, D) unit embeddings, labels: (Q,) int64. reference: (N, D) unit embeddings of
+            the queries' dtype, reference_labels: (N,) int64. exclude: (Q,) each query's own index
+            in the reference (-1: none). chunk_size: query rows per similarity chunk.
+    """
+    n = reference.shape[0]
+    # Work in the gallery's class order: each query's positives are one contiguous column range.
+    classes, class_index, class_sizes = torch.unique(reference_labels, return_inverse=True, return_counts=True)
     order = torch.argsort(class_index, stable=True)
-    ref = ref[order]
     position = torch.empty_like(order)
     position[order] = torch.arange(n)
     exclude = torch.where(exclude >= 0, position[exclude.clamp(min=0)], -1)
@@ -278,90 +467,64 @@ def retrieval_metrics(
     found = classes[slot] == labels
     begin = torch.where(found, class_start[slot], 0)  # first column of each query's class, (Q,)
     end = torch.where(found, begin + class_sizes[slot], 0)  # one past its last column, (Q,)
-    r = end - begin - ((exclude >= begin) & (exclude < end)).long()  # same-class items to find, (Q,)
+    r = end - begin - ((exclude >= begin) & (exclude < end)).long()
 
-    q = x.shape[0]
-    first_rank = torch.empty(q, dtype=torch.long)  # rank of the best same-class item
-    precision_sums = torch.zeros(q, dtype=torch.float64)  # sum_{i: rank_i <= R} i / rank_i
-    hits_in_r = torch.zeros(q, dtype=torch.long)  # same-class items ranked within R
-    rows_per_chunk = _chunk_rows(chunk_size, ref, q)
-    buffers = (torch.empty(rows_per_chunk, n, dtype=ref.dtype), torch.empty(rows_per_chunk, n, dtype=torch.bool))
-    for start in range(0, q, rows_per_chunk):
-        stop = min(q, start + rows_per_chunk)
-        stats = _rank_chunk(x[start:stop], ref, begin[start:stop], end[start:stop], exclude[start:stop], buffers)
-        first_rank[start:stop], precision_sums[start:stop], hits_in_r[start:stop] = stats
-
-    has_positive = r > 0
-    metrics = {f"recall@{k}": float(((first_rank <= k) & has_positive).double().mean()) for k in ks}
-    if bool(has_positive.any()):
-        r_valid = r[has_positive].double()
-        metrics["precision_at_1"] = float((first_rank[has_positive] == 1).double().mean())
-        metrics["map@r"] = float((precision_sums[has_positive] / r_valid).mean())
-        metrics["r_precision"] = float((hits_in_r[has_positive] / r_valid).mean())
-    else:
-        metrics.update({"precision_at_1": math.nan, "map@r": math.nan, "r_precision": math.nan})
-    if nmi:
-        metrics["NMI"] = normalized_mutual_information(x, labels, seed=seed)
-    return metrics
+    if int(r.max()) == 0:  # no query has a positive: nothing to rank
+        yield _Ranking(r, torch.full(r.shape, _NO_RANK, dtype=torch.long), torch.zeros(r.shape[0], 0, dtype=torch.bool))
+        return
+    for start, stop, sims in _similarity_chunks(queries, reference[order], exclude, chunk_size):
+        chunk = tuple(t[start:stop, None] for t in (begin, end, exclude, r))
+        if int(chunk[3].max()) == 0:
+            yield _Ranking(r[start:stop], torch.full((stop - start,), _NO_RANK, dtype=torch.long),
+                           torch.zeros(stop - start, 0, dtype=torch.bool))
+            continue
+        within = _positives_within_r(sims, *chunk)
+        yield _Ranking(r[start:stop], _first_positive_rank(sims, *chunk), within)  # the rank last: it overwrites sims
 
 
-def _rank_chunk(queries, x, begin, end, exclude, buffers):
-    """Ranking statistics of a chunk of queries against the class-ordered gallery ``x``.
+def _positives_within_r(sims, begin, end, exclude, r) -> torch.Tensor:
+    """(q, max R) bool: is each query's item at rank j + 1 <= R a positive.
 
     Args:
-        queries: (q, D) unit embeddings. x: (N, D) unit gallery embeddings, sorted by class.
-        begin, end: (q,) each query's same-class columns [begin, end). exclude: (q,) the query's
-            own column (-1: none). buffers: reusable (q, N) similarity and bool buffers.
-    Returns:
-        ``(first_rank, precision_sums, hits_in_r)`` for the chunk: the rank of the best
-        same-class item (max int64 if none), sum of i / rank_i over same-class items ranked
-        within R, and how many are; (q,) each.
+        sims: (q, N) similarities to the class-ordered gallery, own column at -inf (read only).
+        begin, end: (q, 1) each query's class columns [begin, end). exclude, r: (q, 1) its own
+            column (-1: none) and its number of positives.
+    Only the max R + 1 nearest of each row are sorted; the (rare) rows whose item max R + 1
+    ties with item max R are ranked exactly over the whole row.
     """
-    q, n = queries.shape[0], x.shape[0]
-    sims = torch.mm(queries, x.t(), out=buffers[0][:q])  # (q, N)
-    _exclude(sims, exclude)
-    begin, end, exclude = begin[:, None], end[:, None], exclude[:, None]
-    r = (end - begin - ((exclude >= begin) & (exclude < end)).long()).squeeze(1)
-    first_rank = torch.full((q,), torch.iinfo(torch.long).max, dtype=torch.long)
-    precision_sums = torch.zeros(q, dtype=torch.float64)
-    hits_in_r = torch.zeros(q, dtype=torch.long)
-    top = int(r.max())
-    if top == 0:
-        return first_rank, precision_sums, hits_in_r
-
-    # Recall@K: rank of the best same-class item = 1 + other-class items at or above it. The
-    # same-class columns of the chunk lie in a narrow window.
-    lo, hi = int(begin.min()), int(end.max())
-    window = sims[:, lo:hi]
-    columns = torch.arange(lo, hi)
-    positive = (columns >= begin) & (columns < end) & (columns != exclude)
-    best = torch.where(positive, window, -math.inf).amax(dim=1, keepdim=True)
-    at_or_above = _count(torch.ge(sims, best, out=buffers[1][:q]))
-    positives_at_or_above = _count(positive & (window >= best))
-    first_rank = torch.where(r > 0, at_or_above - positives_at_or_above + 1, first_rank)
-
-    # MAP@R and R-Precision need only the R nearest neighbours: take the chunk's largest R, plus
-    # one to see whether an item outside the list ties with its last entry.
+    n, top = sims.shape[1], int(r.max())
     values, indices = sims.topk(min(top + 1, n), dim=1)  # sorted, ties in arbitrary order
     is_positive = (indices >= begin) & (indices < end) & (indices != exclude)
     if values.shape[1] > top:
         ambiguous = (values[:, top] == values[:, top - 1]).nonzero().flatten().tolist()
-        everything = torch.arange(n)
-        for row in ambiguous:  # exact re-ranking of the (rare) rows with a tie at the boundary
-            same_class = (everything >= begin[row]) & (everything < end[row]) & (everything != exclude[row])
-            order = _pessimistic_order(sims[row], same_class)[: top + 1]
-            values[row], is_positive[row] = sims[row, order], same_class[order]
+        columns = torch.arange(n)
+        for row in ambiguous:
+            positive_row = (columns >= begin[row]) & (columns < end[row]) & (columns != exclude[row])
+            order = _pessimistic_order(sims[row], positive_row)[: top + 1]
+            values[row], is_positive[row] = sims[row, order], positive_row[order]
         values, is_positive = values[:, :top], is_positive[:, :top]
     # Among tied items, put other-class ones first (pessimistic): sort by (-value, is_positive).
     order = torch.argsort(is_positive.to(torch.int8), dim=1, stable=True)
     values, is_positive = values.gather(1, order), is_positive.gather(1, order)
     is_positive = is_positive.gather(1, torch.argsort(-values, dim=1, stable=True))
+    return is_positive & (torch.arange(1, is_positive.shape[1] + 1) <= r)
 
-    ranks = torch.arange(1, is_positive.shape[1] + 1)
-    within_r = is_positive & (ranks[None, :] <= r[:, None])
-    hits = within_r.cumsum(dim=1)
-    precision_sums = torch.where(within_r, hits.double() / ranks, 0.0).sum(dim=1)
-    return first_rank, precision_sums, within_r.sum(dim=1)
+
+def _first_positive_rank(sims, begin, end, exclude, r) -> torch.Tensor:
+    """(q,) int64: the rank of each query's nearest positive, 1 + the other-class items at or
+    above it (_NO_RANK where R = 0). Arguments as for :func:`_positives_within_r`; this one
+    overwrites ``sims``."""
+    n = sims.shape[1]
+    columns = begin + torch.arange(int((end - begin).max()))  # each query's class columns, padded
+    positive = (columns < end) & (columns != exclude)
+    positive_sims = torch.where(positive, sims.gather(1, columns.clamp(max=n - 1)), -math.inf)
+    best = positive_sims.amax(dim=1, keepdim=True)
+    positives_at_or_above = (positive_sims >= best).sum(dim=1)
+    if n <= _EXACT_FLOAT_COUNT:  # one in-place pass: 0/1 floats summed, exact below 2**24
+        at_or_above = sims.ge_(best).sum(dim=1).long()
+    else:
+        at_or_above = (sims >= best).sum(dim=1)
+    return torch.where(r.squeeze(1) > 0, at_or_above - positives_at_or_above + 1, _NO_RANK)
 
 
 def _pessimistic_order(sims_row: torch.Tensor, positive_row: torch.Tensor) -> torch.Tensor:
@@ -369,11 +532,6 @@ def _pessimistic_order(sims_row: torch.Tensor, positive_row: torch.Tensor) -> to
     by_class = torch.argsort(positive_row.to(torch.int8), stable=True)
     by_value = torch.argsort(-sims_row[by_class], stable=True)
     return by_class[by_value]
-
-
-def _count(mask: torch.Tensor) -> torch.Tensor:
-    """Row-wise number of True entries of a (q, N) bool mask, as int64 (q,)."""
-    return mask.view(torch.uint8).sum(dim=1, dtype=torch.int32).long()
 
 
 def normalized_mutual_information(
@@ -456,10 +614,23 @@ def aggregate_runs(runs: Sequence[Mapping[str, float]]) -> dict[str, tuple[float
         if not all(isinstance(v, numbers.Real) and not isinstance(v, bool) for v in values):
             raise ValueError(f"metric {name!r} must be a number in every run, got {values[0]!r}: give a (mean, std) "
                              "pair as a list of runs instead")
-        values = np.array(values, dtype=np.float64)
-        std = float(values.std(ddof=1)) if len(values) > 1 else math.nan
-        out[name] = (float(values.mean()), std)
+        out[name] = mean_and_std(values)
     return out
+
+
+def mean_and_std(values: Sequence[float]) -> tuple[float, float]:
+    """Mean and sample standard deviation (ddof=1) of ``values`` (e.g. one metric over seeds); the
+    std is NaN for a single value (one seed shows no spread).
+
+    >>> mean_and_std([0.70, 0.72])
+    (0.71, 0.014142135623730963)
+    >>> mean_and_std([0.5])
+    (0.5, nan)
+    """
+    array = np.asarray(values, dtype=np.float64)
+    if array.ndim != 1 or len(array) == 0:
+        raise ValueError(f"mean_and_std needs a non-empty list of numbers, got {values!r}")
+    return float(array.mean()), float(array.std(ddof=1)) if len(array) > 1 else math.nan
 
 
 def format_recall_table(
@@ -482,8 +653,8 @@ def format_recall_table(
     """
     if isinstance(extra, str):
         raise ValueError(f"extra must be a sequence of metric names, e.g. ({extra!r},), not a string")
-    headers = {f"recall@{k}": f"R@{k}" for k in _ks(ks)}
-    headers.update({name: {"map@r": "MAP@R", "r_precision": "RP"}.get(name, name) for name in extra})
+    headers = {f"recall@{k}": metric_name(f"recall@{k}") for k in _ks(ks)}
+    headers.update({name: metric_name(name) for name in extra})
     table = [["method", *headers.values()]]
     for method, runs in results.items():
         runs = [runs] if isinstance(runs, Mapping) else list(runs)

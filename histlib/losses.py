@@ -39,7 +39,6 @@ class HISTTerms(NamedTuple):
     """Everything one HIST evaluation computes (returned by :meth:`HISTLoss.compute_terms`).
 
     Attributes:
-        loss: () total ``distribution_loss + lambda_s * hgnn_loss``.
         distribution_loss: () ``L_D``, mean over samples.
         hgnn_loss: () ``L_CE``, mean over samples (before the ``lambda_s`` weight).
         distances: (N, C) squared Mahalanobis distances to every class distribution.
@@ -50,9 +49,13 @@ class HISTTerms(NamedTuple):
         logits: (N, C) HGNN output O.
         sample_distribution_loss: (N,) each sample's ``L_D`` term.
         sample_hgnn_loss: (N,) each sample's ``L_CE`` term (before the ``lambda_s`` weight).
+        lambda_s: the weight of ``L_CE`` in the total.
+
+    The weighted terms and the total are properties, so that ``lambda_s`` is applied in one place:
+    ``loss`` () is ``distribution_loss + weighted_hgnn_loss``; ``weighted_hgnn_loss`` () and
+    ``sample_weighted_hgnn_loss`` (N,) are ``lambda_s`` times ``hgnn_loss`` and ``sample_hgnn_loss``.
     """
 
-    loss: torch.Tensor
     distribution_loss: torch.Tensor
     hgnn_loss: torch.Tensor
     distances: torch.Tensor
@@ -62,6 +65,19 @@ class HISTTerms(NamedTuple):
     logits: torch.Tensor
     sample_distribution_loss: torch.Tensor
     sample_hgnn_loss: torch.Tensor
+    lambda_s: float
+
+    @property
+    def weighted_hgnn_loss(self) -> torch.Tensor:
+        return self.lambda_s * self.hgnn_loss
+
+    @property
+    def sample_weighted_hgnn_loss(self) -> torch.Tensor:
+        return self.lambda_s * self.sample_hgnn_loss
+
+    @property
+    def loss(self) -> torch.Tensor:
+        return self.distribution_loss + self.weighted_hgnn_loss
 
 
 class HypergraphNN(nn.Module):
@@ -230,9 +246,8 @@ class HISTLoss(BaseMetricLossFunction):
         # PML sums the sub-losses in the embeddings' dtype: keep that sum out of half precision.
         if torch.is_tensor(embeddings) and embeddings.dtype in (torch.float16, torch.bfloat16):
             embeddings = embeddings.float()
-        if labels is not None:  # checked here, before pytorch-metric-learning reads their .shape
-            labels = self._as_label_tensor(embeddings, labels)
-            self._check_inputs(embeddings, labels)
+        if labels is not None:  # checked here, once, before pytorch-metric-learning reads their .shape
+            labels = self._checked_labels(embeddings, labels)
         return super().forward(embeddings, labels, indices_tuple, ref_emb, ref_labels)
 
     def compute_loss(self, embeddings, labels, indices_tuple, ref_emb, ref_labels):
@@ -251,7 +266,7 @@ class HISTLoss(BaseMetricLossFunction):
                 "reduction_type": "element",
             },
             "hgnn_loss": {
-                "losses": self.lambda_s * terms.sample_hgnn_loss,
+                "losses": terms.sample_weighted_hgnn_loss,
                 "indices": indices,
                 "reduction_type": "element",
             },
@@ -274,12 +289,10 @@ class HISTLoss(BaseMetricLossFunction):
         Args:
             embeddings: (N, D) float. labels: (N,) int in ``[0, C)``.
         """
-        return self._evaluate(embeddings, labels)
+        return self._evaluate(embeddings, self._checked_labels(embeddings, labels))
 
-    def _evaluate(self, embeddings: torch.Tensor, labels) -> HISTTerms:
-        """One pass: every intermediate result, the per-sample terms and their means."""
-        labels = self._as_label_tensor(embeddings, labels)
-        self._check_inputs(embeddings, labels)
+    def _evaluate(self, embeddings: torch.Tensor, labels: torch.Tensor) -> HISTTerms:
+        """One pass: every intermediate result, the per-sample terms and their means (inputs already checked)."""
         self.cast_types(HF.compute_dtype(embeddings), embeddings.device)
         labels = labels.long()
         distances = HF.mahalanobis_distances(embeddings, self.means, self.log_vars)
@@ -301,11 +314,9 @@ class HISTLoss(BaseMetricLossFunction):
             per_sample_ce = F.cross_entropy(
                 logits.to(HF.compute_dtype(embeddings)), labels, reduction="none"
             )
-        distribution_loss, hgnn_loss = per_sample_distribution.mean(), per_sample_ce.mean()
         return HISTTerms(
-            loss=distribution_loss + self.lambda_s * hgnn_loss,
-            distribution_loss=distribution_loss,
-            hgnn_loss=hgnn_loss,
+            distribution_loss=per_sample_distribution.mean(),
+            hgnn_loss=per_sample_ce.mean(),
             distances=distances,
             incidence=incidence,
             hyperedge_classes=classes,
@@ -313,19 +324,22 @@ class HISTLoss(BaseMetricLossFunction):
             logits=logits,
             sample_distribution_loss=per_sample_distribution,
             sample_hgnn_loss=per_sample_ce,
+            lambda_s=self.lambda_s,
         )
 
-    @staticmethod
-    def _as_label_tensor(embeddings, labels):
-        """Labels as a tensor on the embeddings' device: lists and numpy arrays of integers are
-        accepted; anything else is left for :meth:`_check_inputs` to refuse with a ValueError."""
+    def _checked_labels(self, embeddings, labels) -> torch.Tensor:
+        """Checked inputs' labels as a tensor on the embeddings' device; a ValueError for bad input.
+
+        Lists and numpy arrays of integers are accepted. Labels are checked where they are given:
+        labels on the CPU (as a DataLoader yields them) cost no device synchronisation, and are then
+        copied to the embeddings' device; labels already on an accelerator cost one (the range check).
+        """
         if not torch.is_tensor(labels) and isinstance(labels, (list, tuple, np.ndarray, np.integer)):
             array = np.asarray(labels)
             if array.dtype.kind in "iu":
                 labels = torch.as_tensor(array, dtype=torch.long)
-        if torch.is_tensor(labels) and torch.is_tensor(embeddings):
-            labels = labels.to(embeddings.device)
-        return labels
+        self._check_inputs(embeddings, labels)
+        return labels.to(embeddings.device, non_blocking=True)
 
     def _check_inputs(self, embeddings, labels) -> None:
         if not torch.is_tensor(embeddings) or not embeddings.is_floating_point() or embeddings.ndim != 2:

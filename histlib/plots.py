@@ -4,13 +4,17 @@ Conventions: axes are labelled, values that are compared share a fixed colour sc
 keeps one colour in every figure (:func:`class_colours`, indexed by the class's label).
 
 - :func:`hypergraph_figure`: distances, incidence H and propagation G of one batch.
-- :func:`sample_terms_figure`: each sample's two loss terms and the gradient each sends.
+- :func:`sample_terms_figure`: each sample's two loss terms and the gradient each sends;
+  :func:`batch_settings_figure` both views of one batch at several settings on fixed scales
+  (:func:`fixed_log_axis`): the batch explorer's static version.
 - :func:`distribution_loss_vs_tau`: why ``L_D(tau)`` is U-shaped.
 - :func:`training_curves`: per-step losses (smoothed) and per-epoch metrics of a run.
 - :func:`embedding_map`, :func:`hyperedge_map`: 2-D maps of embeddings, and a batch's hyperedges.
 - :func:`retrieval_grid`: queries and their nearest neighbours with similarities.
 - :func:`sweep_figure`, :func:`convergence_figure`: the analysis sweeps with error bars, and
   their validation curves.
+- :func:`committed_points_figure`, :func:`fine_tuning_figure`: sweep points against the recipe's
+  seed band (:func:`histlib.analysis.seed_band`), and the quick trainer's fine-tunings against it.
 - :func:`grid_heatmaps`: a two-way grid (e.g. alpha x tau), one heatmap per quantity;
   :func:`hgnn_grid_figure` the alpha x tau grid of the HGNN question.
 - :func:`membership_figure`: per run, how much the HGNN learned against the soft membership in
@@ -21,6 +25,8 @@ keeps one colour in every figure (:func:`class_colours`, indexed by the class's 
 
 from __future__ import annotations
 
+import math
+import textwrap
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -28,31 +34,26 @@ import matplotlib.pyplot as plt
 import numpy as np
 import torch
 from matplotlib.lines import Line2D
-from matplotlib.ticker import MaxNLocator
+from matplotlib.ticker import FixedLocator, MaxNLocator, NullLocator
 
+from .evaluation import metric_name
 from .losses import HISTTerms
 
 __all__ = [
     "class_colours", "hypergraph_figure", "sample_terms_figure", "distribution_loss_vs_tau", "training_curves",
     "embedding_map", "hyperedge_map", "retrieval_grid", "sweep_figure", "convergence_figure", "grid_heatmaps",
     "hgnn_grid_figure", "membership_figure", "optimisation_history", "importance_figure", "save_figure",
-    "LOSS_COLOURS", "LOSS_NAMES",
+    "LOSS_COLOURS", "LOSS_NAMES", "fixed_log_axis", "batch_settings_figure", "committed_points_figure",
+    "fine_tuning_figure", "as_numpy",
 ]
 
 #: One colour and one display name per loss, in every figure.
 LOSS_COLOURS = {"hist": "tab:orange", "proxy_anchor": "tab:blue", "multi_similarity": "tab:green"}
 LOSS_NAMES = {"hist": "HIST", "proxy_anchor": "Proxy-Anchor", "multi_similarity": "Multi-Similarity"}
 
-METRIC_NAMES = {"map@r": "MAP@R", "r_precision": "R-Precision", "precision_at_1": "Precision@1"}
-
-
-def _numpy(x) -> np.ndarray:
+def as_numpy(x) -> np.ndarray:
+    """A tensor (any device, detached) or array-like as a numpy array."""
     return x.detach().cpu().numpy() if torch.is_tensor(x) else np.asarray(x)
-
-
-def metric_name(metric: str) -> str:
-    """Display name: ``recall@1`` -> ``R@1``, ``map@r`` -> ``MAP@R``."""
-    return METRIC_NAMES.get(metric, metric.replace("recall@", "R@"))
 
 
 def class_colours(num_classes: int) -> np.ndarray:
@@ -92,15 +93,15 @@ def hypergraph_figure(terms: HISTTerms, labels, title: str = "", g_max: float | 
     Args:
         terms: from ``HISTLoss.compute_terms``. labels: (N,) the batch's labels.
     """
-    labels = _numpy(labels)
+    labels = as_numpy(labels)
     order = np.argsort(labels, kind="stable")
     sorted_labels = labels[order]
-    classes = _numpy(terms.hyperedge_classes)
-    propagation = _numpy(terms.propagation)[order][:, order]
+    classes = as_numpy(terms.hyperedge_classes)
+    propagation = as_numpy(terms.propagation)[order][:, order]
     g_max = float(propagation.max()) if g_max is None else g_max
     panels = [
-        ("distance d to each class present", _numpy(terms.distances)[order][:, classes], "viridis_r", 0.0, 4.0),
-        ("incidence H (1 = own class)", _numpy(terms.incidence)[order], "magma", 0.0, 1.0),
+        ("distance d to each class present", as_numpy(terms.distances)[order][:, classes], "viridis_r", 0.0, 4.0),
+        ("incidence H (1 = own class)", as_numpy(terms.incidence)[order], "magma", 0.0, 1.0),
         ("propagation G", propagation, "magma", 0.0, g_max),
     ]
     fig, axes = plt.subplots(1, 3, figsize=(14, 4.4), constrained_layout=True,
@@ -126,14 +127,14 @@ def sample_terms_figure(terms: HISTTerms, labels, gradients: Mapping[str, torch.
                         loss_max: float | None = None, grad_max: float | None = None) -> plt.Figure:
     """Each sample's ``L_D`` and ``L_CE`` terms, and the size of the gradient each sends to the
     sample's embedding (:func:`histlib.analysis.term_gradients`); samples sorted by class."""
-    labels = _numpy(labels)
+    labels = as_numpy(labels)
     order = np.argsort(labels, kind="stable")
     x = np.arange(len(labels))
     fig, axes = plt.subplots(1, 2, figsize=(12, 3.2), constrained_layout=True)
     width = 0.4
     for ax, (a, b, ylabel, top) in zip(axes, [
-        (_numpy(terms.sample_distribution_loss)[order], _numpy(terms.sample_hgnn_loss)[order], "loss", loss_max),
-        (_numpy(gradients["distribution_loss"])[order], _numpy(gradients["hgnn_loss"])[order],
+        (as_numpy(terms.sample_distribution_loss)[order], as_numpy(terms.sample_hgnn_loss)[order], "loss", loss_max),
+        (as_numpy(gradients["distribution_loss"])[order], as_numpy(gradients["hgnn_loss"])[order],
          "gradient norm on the embedding", grad_max),
     ]):
         ax.bar(x - width / 2, a, width, label="L_D", color="tab:blue")
@@ -148,6 +149,69 @@ def sample_terms_figure(terms: HISTTerms, labels, gradients: Mapping[str, torch.
     axes[1].set_title("push each term gives each embedding", fontsize=10)
     if title:
         fig.suptitle(title, fontsize=11)
+    return fig
+
+
+def fixed_log_axis(ax, limits: tuple[float, float], ylabel: str) -> None:
+    """Make ``ax``'s y axis logarithmic with fixed ``limits``, one labelled tick per decade and no
+    minor ticks, and pin its legend (if any) to the upper right: values compare across redraws and
+    panels, and a redraw searches no tick or legend position."""
+    low, high = (int(math.floor(math.log10(v))) for v in limits)
+    ax.set_yscale("log")
+    ax.set_ylim(*limits)
+    ax.yaxis.set_major_locator(FixedLocator([10.0 ** k for k in range(low, high + 1)]))
+    ax.yaxis.set_minor_locator(NullLocator())
+    ax.set_ylabel(ylabel)
+    if ax.get_legend() is not None:
+        ax.get_legend().set_loc("upper right")
+
+
+def batch_settings_figure(rows: Sequence[Mapping], g_scale: float, loss_limits: tuple[float, float],
+                          gradient_limits: tuple[float, float], title: str = "") -> plt.Figure:
+    """One batch under several settings, one row each, on scales fixed across the rows: H, G, each
+    sample's ``L_D`` and ``L_CE``, and the gradient each term sends to each embedding (samples
+    sorted by class). The static version of :class:`histlib.widgets.BatchExplorer`.
+
+    Args:
+        rows: dicts with ``name`` (the row's label: state and settings), ``labels`` (N,), ``terms``
+            (the batch's :class:`~histlib.HISTTerms` under the row's setting) and ``gradients``
+            (``{"distribution_loss": (N,), "hgnn_loss": (N,)}``, :func:`histlib.analysis.term_gradients`).
+        g_scale: G's colour scale is [0, g_scale / N] (a uniform G has every entry 1 / N).
+        loss_limits, gradient_limits: the (low, high) of the log axes of the loss and gradient bars.
+    """
+    fig, axes = plt.subplots(len(rows), 4, figsize=(16, 3.0 * len(rows)), squeeze=False,
+                             constrained_layout=True, gridspec_kw={"width_ratios": [1, 1.6, 1.6, 1.6]})
+    for row, panel in zip(axes, rows):
+        terms, gradients = panel["terms"], panel["gradients"]
+        labels = as_numpy(panel["labels"])
+        order = np.argsort(labels, kind="stable")
+        n = len(labels)
+        row[0].imshow(as_numpy(terms.incidence)[order], cmap="magma", vmin=0, vmax=1, aspect="auto",
+                      interpolation="nearest")
+        image = row[1].imshow(as_numpy(terms.propagation)[order][:, order], cmap="magma", vmin=0, vmax=g_scale / n,
+                              aspect="auto", interpolation="nearest")
+        fig.colorbar(image, ax=row[1], shrink=0.8)
+        x = np.arange(n)
+        for ax, (a, b), limits, ylabel in (
+            (row[2], (terms.sample_distribution_loss, terms.sample_hgnn_loss), loss_limits, "loss"),
+            (row[3], (gradients["distribution_loss"], gradients["hgnn_loss"]), gradient_limits, "gradient norm"),
+        ):
+            ax.bar(x - 0.2, as_numpy(a)[order], 0.4, color="tab:blue", label="L_D")
+            ax.bar(x + 0.2, as_numpy(b)[order], 0.4, color="tab:orange",
+                   label="lambda_s L_CE" if "gradient" in ylabel else "L_CE")
+            ax.set_xlim(-1, n)
+            ax.legend(fontsize=7, loc="upper right")
+            fixed_log_axis(ax, limits, f"{ylabel} (log)")
+        row[0].set_ylabel(f"{panel['name']}\n\nsample (by class)", fontsize=9)
+        row[0].set_title("H", fontsize=9)
+        row[1].set_title(f"G (scale [0, {g_scale:g}/N])", fontsize=9)
+        row[2].set_title(f"per-sample L_D {float(terms.distribution_loss):.2f}, L_CE "
+                         f"{float(terms.hgnn_loss):.2f} (means)", fontsize=9)
+        row[3].set_title("push each term gives each embedding", fontsize=9)
+    for ax in axes[-1]:
+        ax.set_xlabel("sample (sorted by class)" if ax is not axes[-1, 0] else "hyperedge")
+    if title:
+        fig.suptitle(title)
     return fig
 
 
@@ -244,7 +308,7 @@ def embedding_map(coords, labels, colours: np.ndarray, class_names: Sequence[str
 
     ``limits``: ``((xmin, xmax), (ymin, ymax))`` to share one frame between several maps.
     """
-    coords, labels = _numpy(coords), _numpy(labels)
+    coords, labels = as_numpy(coords), as_numpy(labels)
     fig = ax.figure if ax is not None else plt.figure(figsize=(7, 6), layout="constrained")
     ax = ax if ax is not None else fig.add_subplot()
     classes = np.unique(labels)
@@ -275,9 +339,9 @@ def hyperedge_map(coords, labels, colours: np.ndarray, members_coords, members_l
         coords (M, 2), labels (M,): the background map. members_coords (N, 2), members_labels (N,):
         the batch. incidence (N, E): H. edge_classes (E,): each hyperedge's class. edge_coords (E, 2).
     """
-    coords, labels = _numpy(coords), _numpy(labels)
-    members_coords, members_labels = _numpy(members_coords), _numpy(members_labels)
-    incidence, edge_classes, edge_coords = _numpy(incidence), _numpy(edge_classes), _numpy(edge_coords)
+    coords, labels = as_numpy(coords), as_numpy(labels)
+    members_coords, members_labels = as_numpy(members_coords), as_numpy(members_labels)
+    incidence, edge_classes, edge_coords = as_numpy(incidence), as_numpy(edge_classes), as_numpy(edge_coords)
     fig, ax = plt.subplots(figsize=(8.5, 7), constrained_layout=True)
     ax.scatter(coords[:, 0], coords[:, 1], s=3, color="lightgrey", alpha=0.5, zorder=0)
 
@@ -319,9 +383,9 @@ def retrieval_grid(images, labels, queries: Sequence[int], neighbours, similarit
         similarities: (Q, K) cosine similarities, written under each neighbour.
         colours: class colours; the query's label is written in its class colour.
     """
-    labels, neighbours = _numpy(labels), _numpy(neighbours)
-    image_of = (lambda i: np.asarray(images(int(i)))) if callable(images) else (lambda i, a=_numpy(images): a[i])
-    similarities = None if similarities is None else _numpy(similarities)
+    labels, neighbours = as_numpy(labels), as_numpy(neighbours)
+    image_of = (lambda i: np.asarray(images(int(i)))) if callable(images) else (lambda i, a=as_numpy(images): a[i])
+    similarities = None if similarities is None else as_numpy(similarities)
     k = neighbours.shape[1]
     fig, axes = plt.subplots(len(queries), k + 1, figsize=(1.25 * (k + 1), 1.45 * len(queries)), squeeze=False,
                              constrained_layout=True)
@@ -390,6 +454,96 @@ def sweep_figure(panels: Sequence[dict], metric: str = "test_map@r", ncols: int 
         ax.axis("off")
     if title:
         fig.suptitle(title)
+    return fig
+
+
+def _shade_seed_band(ax, band, label: str, mean_line: bool = False) -> None:
+    """Shade a :class:`~histlib.analysis.SeedBand`'s mean +/- std (in %) across ``ax``."""
+    ax.axhspan(100 * (band.mean - band.std), 100 * (band.mean + band.std), color="tab:green", alpha=0.15, label=label)
+    if mean_line:
+        ax.axhline(100 * band.mean, color="tab:green", lw=1)
+
+
+def committed_points_figure(tables: Mapping[str, Sequence[dict]], grids: Sequence[tuple[str, str, object]],
+                            band, metric: str = "val_map@r", title: str = "") -> plt.Figure:
+    """Committed sweep points on the validation classes (mean +/- std, each seed a dot, as
+    :func:`sweep_figure`), with the recipe's seed band shaded across every panel: the static
+    version of :class:`histlib.widgets.QuickTrainer`.
+
+    Args:
+        tables: ``{table name: rows}`` (rows as :func:`histlib.sweep.read_table` returns them).
+        grids: ``(table name, key, recipe's value)``, e.g. ``[("lambda_s", "lambda_s", 1.0),
+            ("alpha", "alpha", 1.1)]``; a table without rows holding ``metric`` is skipped (named
+            in the title).
+        band: a :class:`~histlib.analysis.SeedBand` (:func:`histlib.analysis.seed_band`), or the
+            sentence saying why there is none (nothing shaded).
+    """
+    from .analysis import SeedBand, same_setting
+
+    panels, missing = [], []
+    for name, key, reference in grids:
+        rows = [r for r in tables.get(name, ()) if r.get(metric) is not None]
+        if not rows:
+            missing.append(name)
+            continue
+        points = list(dict.fromkeys(r[key] for r in rows))
+        panels.append({"title": f"{name} sweep", "x": points, "rows": rows, "key": key, "xlabel": key,
+                       "reference": next((p for p in points if same_setting(p, reference)), None)})
+    if not panels:
+        fig, ax = plt.subplots(figsize=(7, 2), constrained_layout=True)
+        ax.axis("off")
+        ax.text(0.5, 0.5, f"No committed sweep table with {metric} ({', '.join(missing)}).",
+                ha="center", va="center")
+        return fig
+    fig = sweep_figure(panels, metric=metric, ncols=len(panels),
+                       title=title + (f" (not yet swept: {', '.join(missing)})" if missing else ""))
+    for ax in fig.axes[:len(panels)]:
+        if isinstance(band, SeedBand):
+            _shade_seed_band(ax, band, "recipe's seed band")
+            ax.legend(fontsize=7)
+        ax.set_ylabel("MAP@R on validation classes (%)")
+    return fig
+
+
+def fine_tuning_figure(tries: Sequence[Mapping], band, start_score: float | None = None, total: int | None = None,
+                       empty_note: str = "no fine-tuning yet") -> plt.Figure:
+    """MAP@R on the validation classes of short fine-tunings, each next to the same fine-tuning
+    with the recipe's settings, over the recipe's seed band: :class:`histlib.widgets.QuickTrainer`'s
+    figure.
+
+    Args:
+        tries: dicts with ``label`` (the x tick: what differs from the recipe), ``score`` and
+            ``reference`` (MAP@R of the try and of the recipe's settings, fractions), left to right.
+        band: a :class:`~histlib.analysis.SeedBand` (shaded, with its mean), or the sentence
+            saying why there is none (written in a corner).
+        start_score: MAP@R of the model before fine-tuning (a dotted line); None: not drawn.
+        total: how many tries were made, when ``tries`` are only the last of them (said in the title).
+        empty_note: written across the axes when there is no try.
+    """
+    from .analysis import SeedBand
+
+    fig, ax = plt.subplots(figsize=(10, 4.2), constrained_layout=True)
+    if isinstance(band, SeedBand):
+        _shade_seed_band(ax, band, textwrap.fill(f"seed-to-seed spread: {band.description}", 42), mean_line=True)
+    if start_score is not None:
+        ax.axhline(100 * start_score, color="grey", ls=":", lw=1.2,
+                   label=textwrap.fill(f"the cached model before fine-tuning ({100 * start_score:.1f})", 42))
+    for i, t in enumerate(tries):
+        ax.plot([i, i], [100 * t["reference"], 100 * t["score"]], color="grey", lw=1)
+        ax.scatter([i], [100 * t["reference"]], marker="D", facecolor="white", edgecolor="black", zorder=3,
+                   label="recipe's settings, same steps and batches" if i == 0 else None)
+        ax.scatter([i], [100 * t["score"]], s=60, color="tab:blue", zorder=4, label="your setting" if i == 0 else None)
+    ax.set_xticks(range(len(tries)), [t["label"] for t in tries], fontsize=8)
+    ax.set_xlim(-0.7, max(len(tries), 3) - 0.3)
+    shown = f" (the last {len(tries)} of {total})" if total is not None and len(tries) < total else ""
+    ax.set(ylabel="MAP@R on validation classes (%)",
+           title="fine-tuning the cached model: each try against the recipe's settings" + shown)
+    if not tries:
+        ax.text(0.5, 0.5, empty_note, transform=ax.transAxes, ha="center", va="center", color="grey")
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
+    if not isinstance(band, SeedBand):
+        ax.annotate(band, (0.01, 0.01), xycoords="axes fraction", fontsize=7, color="tab:red")
     return fig
 
 

@@ -33,10 +33,11 @@ from .losses import STATISTICS
 from .training import (FitResult, RunFolder, RunFolderError, RunInUseError, TrainConfig, config_fingerprint,
                        get_config, load_or_train)
 from .training.config import MAX_SEED
-from .training.grids import GRIDS, Grid
+from .training.grids import GRIDS, Grid, point_label
 from .training.runs import atomic_write_bytes
 
-__all__ = ["SweepRun", "plan", "run_sweep", "read_table", "main", "METRIC_COLUMNS", "TRAIN_COLUMNS", "TableError"]
+__all__ = ["SweepRun", "plan", "run_sweep", "read_table", "write_table", "current_commit", "machine", "main",
+           "METRIC_COLUMNS", "TRAIN_COLUMNS", "TableError"]
 
 #: The test metrics each row records (fractions), in this order.
 METRIC_COLUMNS = ("recall@1", "recall@2", "recall@4", "recall@8", "recall@10", "recall@100", "recall@1000",
@@ -57,7 +58,7 @@ class SweepRun:
 
     @property
     def label(self) -> str:
-        return " ".join(f"{k}={v}" for k, v in self.point.items()) or "recipe"
+        return point_label(self.point)
 
 
 def plan(grid: Grid, results: Path, runs_root: Path, seeds: Iterable[int] | None = None,
@@ -119,7 +120,8 @@ def _typed(text: str):
     return {"True": True, "False": False}.get(text, text)
 
 
-def _write_table(path: Path, rows: list[dict]) -> None:
+def write_table(path: Path, rows: list[dict]) -> None:
+    """Write ``rows`` as a CSV table (columns in order of first appearance), atomically."""
     columns = list(dict.fromkeys(k for row in rows for k in row))
     text = io.StringIO()
     writer = csv.DictWriter(text, fieldnames=columns, lineterminator="\n")
@@ -143,7 +145,7 @@ def folder_problem(folder: Path) -> str | None:
     return None
 
 
-def _commit() -> str:
+def current_commit() -> str:
     """The histlib commit (short hash), "+changes" when histlib/ differs from it; "unknown" outside git."""
     root = Path(__file__).resolve().parents[1]
     try:
@@ -257,10 +259,10 @@ def run_sweep(grid: Grid, results: Path, runs_root: Path, seeds: Iterable[int] |
     if stale:  # a point the grid no longer has (a derived grid's best trial changed): its rows go
         report(f"{grid.name}: dropping {sum(row['point'] in stale for row in unique)} row(s) of points no longer in "
                f"the grid: {stale}")
-        _write_table(curves, [row for row in read_table(curves) if row["point"] in labels])
+        write_table(curves, [row for row in read_table(curves) if row["point"] in labels])
     kept = [row for row in unique if row["point"] in labels]
     if len(kept) < len(rows):
-        _write_table(table, kept)
+        write_table(table, kept)
         rows = kept
     order = {run.fingerprint: i for i, run in enumerate(runs)}
     done = {row["fingerprint"] for row in rows}
@@ -268,7 +270,7 @@ def run_sweep(grid: Grid, results: Path, runs_root: Path, seeds: Iterable[int] |
     missing = [run for run in runs if run.fingerprint not in done]
     report(f"{grid.name}: {grid.question}\n{grid.name}: {len(runs)} runs, {len(runs) - len(missing)} already "
            f"in {table}, {len(missing)} to run")
-    commit, start, index = _commit(), time.perf_counter(), 0
+    commit, start, index = current_commit(), time.perf_counter(), 0
     queue = list(missing)
     while queue:
         run = queue.pop(0)
@@ -295,8 +297,8 @@ def run_sweep(grid: Grid, results: Path, runs_root: Path, seeds: Iterable[int] |
         curve_rows = [r for r in read_table(curves)
                       if r["fingerprint"] != run.fingerprint and (r["point"], r["seed"]) != key]
         curve_rows += [{**r, "point": run.label, "seed": run.seed} for r in curve]
-        _write_table(table, rows)
-        _write_table(curves, curve_rows)
+        write_table(table, rows)
+        write_table(curves, curve_rows)
         metric = f"val_{run.config.selection_metric}"
         report(f"[{index}/{len(missing)}] {run.label} seed {run.seed}: {how}, {metric} {outcome[metric]:.3f}, "
                f"test MAP@R {outcome['test_map@r']:.3f} ({time.perf_counter() - start:.0f} s so far)")
@@ -304,7 +306,7 @@ def run_sweep(grid: Grid, results: Path, runs_root: Path, seeds: Iterable[int] |
 
 
 def main(argv: list[str] | None = None) -> int:
-    from .workbook import DATA, RESULTS, RUNS
+    from .paths import DATA, RESULTS, RUNS
 
     parser = argparse.ArgumentParser(prog="python -m histlib.sweep", description=__doc__.splitlines()[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)

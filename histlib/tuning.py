@@ -193,10 +193,10 @@ def trial_config(tuning: Tuning, loss: str, params: dict, runs_root: Path,
 
 def _objective(tuning: Tuning, loss: str, budget: int, runs_root: Path, train: Callable[..., FitResult],
                data_root: Path | None = None):
-    from .sweep import _commit, machine
+    from .sweep import current_commit, machine
 
     metric = f"val_{tuning.metric}"
-    where = {"worker": f"{socket.gethostname()}:{os.getpid()}", "machine": machine(), "commit": _commit()}
+    where = {"worker": f"{socket.gethostname()}:{os.getpid()}", "machine": machine(), "commit": current_commit()}
 
     def objective(trial: optuna.Trial) -> float:
         earlier = [t for t in trial.study.get_trials(deepcopy=False) if t.number < trial.number and _counted(t)]
@@ -333,14 +333,14 @@ def _cell(value):
 def export(tuning: Tuning, url: str, results: Path) -> Path | None:
     """Write ``results/<name>.csv`` and ``results/<name>_curves.csv`` from the study's storage; None
     (nothing written) when it holds no trial."""
-    from .sweep import _write_table
+    from .sweep import write_table
 
     rows, curves = trials_table(tuning, url)  # machine and commit: as each trial recorded them (or empty)
     if not rows:
         return None
     table = Path(results) / f"{tuning.name}.csv"
-    _write_table(table, rows)
-    _write_table(Path(results) / f"{tuning.name}_curves.csv", curves)
+    write_table(table, rows)
+    write_table(Path(results) / f"{tuning.name}_curves.csv", curves)
     return table
 
 
@@ -457,7 +457,7 @@ def param_importances(rows: list[dict], loss: str, seeds=range(10)) -> dict[str,
 
 
 def main(argv: list[str] | None = None) -> int:
-    from .workbook import DATA, RESULTS, RUNS
+    from .paths import DATA, RESULTS, RUNS
 
     parser = argparse.ArgumentParser(prog="python -m histlib.tuning", description=__doc__.splitlines()[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)

@@ -7,9 +7,8 @@ command line). :func:`notebook_config` turns (benchmark, profile, overrides) int
 retraining it, so figures regenerate cheaply and a notebook opened after ``scripts/main.sh``
 finds what it trained.
 
-Paths come from one place, each overridable by an environment variable: ``HISTLIB_HOME`` (the
-project folder; default: the checkout this package sits in, else the working directory),
-``HISTLIB_DATA``, ``HISTLIB_RUNS``, ``HISTLIB_RESULTS``, ``HISTLIB_FIGURES``.
+The project's folders (``ROOT``, ``DATA``, ``RUNS``, ``RESULTS``, ``FIGURES``) are
+:mod:`histlib.paths`, re-exported here for the notebooks.
 """
 
 from __future__ import annotations
@@ -19,11 +18,13 @@ import logging
 import math
 import os
 import warnings
-from pathlib import Path
 
+from .evaluation import metric_name
 from .losses import STATISTICS
+from .paths import DATA, FIGURES, RESULTS, ROOT, RUNS
 from .training import FitResult, RunFolder, TrainConfig, get_config, parse_overrides
 from .training import loop as _loop
+from .training.config import STAND_INS
 from .training import load_or_train as _load_or_train
 
 __all__ = [
@@ -31,25 +32,6 @@ __all__ = [
     "notebook_config", "load_or_train", "check_trained", "quiet",
 ]
 
-
-def _project_root() -> Path:
-    if "HISTLIB_HOME" in os.environ:
-        return Path(os.environ["HISTLIB_HOME"]).expanduser().resolve()
-    checkout = Path(__file__).resolve().parents[1]
-    if (checkout / "pyproject.toml").is_file() and (checkout / "histlib").is_dir():
-        return checkout  # an editable install or a source checkout
-    return Path.cwd().resolve()  # an installed package: the folder the user works in
-
-
-def _path(variable: str, default: Path) -> Path:
-    return Path(os.environ[variable]).expanduser().resolve() if variable in os.environ else default
-
-
-ROOT = _project_root()
-DATA = _path("HISTLIB_DATA", ROOT / "data")
-RUNS = _path("HISTLIB_RUNS", ROOT / "runs")
-RESULTS = _path("HISTLIB_RESULTS", ROOT / "results")
-FIGURES = _path("HISTLIB_FIGURES", ROOT / "figures")
 
 #: Specification section 6: published Recall@K (%) of HIST, ResNet-50, D = 512, mean +/- std.
 PUBLISHED = {
@@ -64,16 +46,12 @@ PUBLISHED_NOTES = {
     "sop": "independent reproductions of HIST: about 80.7",
 }
 
-#: The offline stand-in (and its CPU recipe) the small profile trains for each benchmark.
-STAND_INS = {"cub": "glyphs", "cars": "typefaces", "sop": "kanji"}
-
-
 def notebook_config(benchmark: str, profile: str, overrides: str | dict = "", **values) -> TrainConfig:
     """The run a training notebook performs.
 
     ``full``: the benchmark's published recipe on ``DATA``. ``small``: the CPU recipe of the
-    benchmark's offline stand-in (:data:`STAND_INS`), which keeps the benchmark's loss settings
-    (tau, alpha) and Recall@K columns. ``overrides`` (a ``"KEY=VALUE ..."`` string, as the command
+    benchmark's offline stand-in (``histlib.training.config.STAND_INS``), which has the benchmark's
+    loss settings (tau, alpha) and Recall@K columns, keeping every epoch's model for notebook 6. ``overrides`` (a ``"KEY=VALUE ..."`` string, as the command
     line's ``--set``, or a dict) and ``values`` change any field, e.g. to shrink the full recipe
     for a smoke test.
     """
@@ -83,10 +61,9 @@ def notebook_config(benchmark: str, profile: str, overrides: str | dict = "", **
         raise ValueError(f"benchmark must be one of {sorted(STAND_INS)}, got {benchmark!r}")
     if isinstance(overrides, str):
         overrides = parse_overrides(overrides.split())
-    recipe = get_config(benchmark)
     settings = {"data_root": str(DATA), "output_dir": str(RUNS / profile / benchmark)}
-    if profile == "small":  # the benchmark's loss settings; per-epoch models for notebook 6's maps
-        settings.update(tau=recipe.tau, alpha=recipe.alpha, eval_ks=recipe.eval_ks, keep_epoch_models=True)
+    if profile == "small":  # per-epoch models for notebook 6's maps
+        settings["keep_epoch_models"] = True
     settings.update(overrides)
     settings.update(values)
     return get_config(STAND_INS[benchmark] if profile == "small" else benchmark, **settings)
@@ -136,21 +113,17 @@ def check_trained(metrics: dict, bands: dict, untrained: dict | None = None, gai
     for metric, (low, high) in bands.items():
         value = metrics[metric]
         if not (math.isfinite(value) and low <= value <= high):
-            raise AssertionError(f"{_name(metric)} = {100 * value:.1f}, outside the band [{100 * low:.1f}, "
+            raise AssertionError(f"{metric_name(metric)} = {100 * value:.1f}, outside the band [{100 * low:.1f}, "
                                  f"{100 * high:.1f}] a correct run reaches: the loss, the data or the recipe has changed")
-        parts.append(f"{_name(metric)} in [{100 * low:.1f}, {100 * high:.1f}]")
+        parts.append(f"{metric_name(metric)} in [{100 * low:.1f}, {100 * high:.1f}]")
     for metric, factor in (gains or {}).items():
         if untrained is None:
             raise ValueError("gains need the untrained network's metrics")
         if not metrics[metric] >= factor * untrained[metric]:
-            raise AssertionError(f"{_name(metric)} = {100 * metrics[metric]:.1f} is less than {factor:g}x the "
+            raise AssertionError(f"{metric_name(metric)} = {100 * metrics[metric]:.1f} is less than {factor:g}x the "
                                  f"untrained network's {100 * untrained[metric]:.1f}: training did not learn")
-        gained.append(f"{_name(metric)} >= {factor:g}x the untrained network")
+        gained.append(f"{metric_name(metric)} >= {factor:g}x the untrained network")
     return "OK: " + ", ".join(parts) + ("; " + ", ".join(gained) if gained else "")
-
-
-def _name(metric: str) -> str:
-    return {"map@r": "MAP@R", "r_precision": "RP"}.get(metric, metric.replace("recall@", "R@"))
 
 
 def quiet() -> None:

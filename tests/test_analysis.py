@@ -8,7 +8,7 @@ from histlib import HISTLoss
 from histlib import analysis as A
 from histlib.training import loop as training_loop
 
-from .training.test_loop import Blobs, small_config
+from .conftest import Blobs, small_config
 
 
 def test_batch_composition_counts_hyperedges_and_singletons():
@@ -85,3 +85,23 @@ def test_a_misspelled_column_is_an_error_not_one_pooled_group():
     with pytest.raises(ValueError, match=r"no row has the column\(s\) \['test_mapr'\]"):
         compare_to_reference(rows, "lambda_s", 0.0, "test_mapr")
     assert summarize([], "lambda_s", "test_map@r") == []  # an empty table is empty, not an error
+
+
+def test_seed_band_reads_the_recipes_point_or_says_why_not(tmp_path):
+    import csv
+
+    table = tmp_path / "lambda_s.csv"
+    rows = [{"grid": "lambda_s", "point": f"lambda_s={v}", "lambda_s": v, "seed": s, "val_map@r": m, "epochs": 8}
+            for v, s, m in ((0.0, 1, 0.5), (1.0, 1, 0.6), (1.0, 2, 0.7), (1.0, 3, 0.65), (4.0, 1, 0.2))]
+    with open(table, "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    band = A.seed_band(table, "lambda_s", 1.0)
+    assert isinstance(band, A.SeedBand) and band.values == (0.6, 0.7, 0.65)
+    assert band.mean == pytest.approx(0.65) and band.std == pytest.approx(0.05)
+    assert "8 epochs, 3 seeds" in band.description and band.source == str(table)
+    assert A.seed_band(table, "lambda_s", 1.0000000000000002) == band  # a config's value after a round trip
+    assert "No committed sweep table" in A.seed_band(tmp_path / "missing.csv", "lambda_s", 1.0)
+    assert "only one seed" in A.seed_band(table, "lambda_s", 4.0)
+    assert "no run with lambda_s = 2.0" in A.seed_band(table, "lambda_s", 2.0)

@@ -35,6 +35,8 @@ from pathlib import Path
 
 import pytest
 
+pytestmark = pytest.mark.slow  # real servers, browsers or whole notebooks: minutes
+
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOK = ROOT / "notebooks" / "01_hypergraph_construction.ipynb"
 SCREENSHOTS = ROOT / "build" / "browser"

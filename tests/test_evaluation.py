@@ -5,12 +5,17 @@ import pytest
 import torch
 from pytorch_metric_learning.utils.accuracy_calculator import AccuracyCalculator
 
+import histlib.evaluation as evaluation
 from histlib.evaluation import (
     PML_NAMES,
     aggregate_runs,
     embed,
     format_recall_table,
+    average_precision_at_r,
     nearest_neighbours,
+    precision_at_1,
+    r_precision,
+    recall_at_k,
     retrieval_metrics,
 )
 
@@ -205,7 +210,7 @@ def test_format_recall_table_sop_columns():
             {"recall@1": 0.82, "recall@10": 0.92, "recall@100": 0.967, "recall@1000": 0.99, "map@r": 0.5, "r_precision": 0.6}]
     table = format_recall_table({"HIST": runs, "untrained": {"recall@1": 0.3}}, ks=(1, 10, 100, 1000))
     lines = table.splitlines()
-    assert [cell.strip() for cell in lines[0].split(" | ")] == ["method", "R@1", "R@10", "R@100", "R@1000", "MAP@R", "RP"]
+    assert [cell.strip() for cell in lines[0].split(" | ")] == ["method", "R@1", "R@10", "R@100", "R@1000", "MAP@R", "R-Precision"]
     assert "81.5 +/- 0.7" in lines[2] and "92.0 +/- 0.0" in lines[2]
     assert lines[3].startswith("untrained | 30.0")
 
@@ -339,3 +344,152 @@ def test_inputs_that_would_give_a_silently_wrong_table_are_refused():
         format_recall_table({"paper": {"recall@1": (0.7, 0.1)}}, ks=(1,))  # a (mean, std) pair, not a run
     with pytest.raises(ValueError, match="a non-empty list of metrics dicts"):
         aggregate_runs({"recall@1": 0.7})
+
+
+# -- the ranking kernel and the per-metric functions, against a full sort per query -------------
+
+
+def tied_embeddings(n, n_classes, seed):
+    """Unit vectors of +-0.25 in 16 dimensions: every cosine is an exact multiple of 1/8, in any
+    summation order, so ties are frequent and exact; labels with singletons and absent classes."""
+    g = np.random.default_rng(seed)
+    labels = g.integers(0, n_classes, n) * 3 - 4
+    labels[g.choice(n, 4, replace=False)] = 1000 + np.arange(4)  # singletons
+    return g.choice([-0.25, 0.25], size=(n, 16)), labels
+
+
+def full_sort_ranking(q, qy, g, gy, own=None):
+    """Per query: R, the rank of its first positive (int64 max if none), and (Q, max R) "the item at
+    rank j + 1 <= R is a positive", from a full sort of the gallery (other-class items first on ties)."""
+    q = q / np.linalg.norm(q, axis=1, keepdims=True)
+    g = g / np.linalg.norm(g, axis=1, keepdims=True)
+    ranked_lists, r = [], []
+    for i in range(len(qy)):
+        keep = np.arange(len(gy)) != (own[i] if own is not None else -1)
+        s, relevant = g[keep] @ q[i], gy[keep] == qy[i]
+        ranked_lists.append(relevant[np.lexsort((relevant, -s))])
+        r.append(int(relevant.sum()))
+    first_rank = [int(np.argmax(ranked)) + 1 if ranked.any() else np.iinfo(np.int64).max for ranked in ranked_lists]
+    positive_at_rank = np.zeros((len(qy), max(r)), dtype=bool)
+    for i, ranked in enumerate(ranked_lists):
+        positive_at_rank[i, : r[i]] = ranked[: r[i]]
+    return torch.tensor(r), torch.tensor(first_rank), torch.from_numpy(positive_at_rank)
+
+
+def whole_ranking(chunks):
+    """The chunks' rankings as one: r and first_rank concatenated, positive_at_rank padded to the widest."""
+    chunks = list(chunks)
+    width = max(c.positive_at_rank.shape[1] for c in chunks)
+    padded = [torch.nn.functional.pad(c.positive_at_rank, (0, width - c.positive_at_rank.shape[1])) for c in chunks]
+    return evaluation._Ranking(torch.cat([c.r for c in chunks]), torch.cat([c.first_rank for c in chunks]),
+                               torch.cat(padded))
+
+
+def mean_where_defined(values):
+    return evaluation._mean_over_queries(values)
+
+
+@pytest.mark.parametrize("seed, chunk, dtype", [(0, None, torch.float32), (1, 3, torch.float64), (2, 1, torch.float32)])
+def test_ranking_kernel_matches_a_full_sort_with_ties_singletons_and_a_gallery(seed, chunk, dtype):
+    x, y = tied_embeddings(90, 25, seed)
+    cases = {"leave-one-out": (x, y, x, y, np.arange(len(y))),
+             "gallery": (x[:30], y[:30], x[30:], y[30:], None),
+             "gallery holding some queries": (x[:40], y[:40], x[20:], y[20:], np.r_[np.full(20, -1), np.arange(20)])}
+    singletons = misses = 0
+    for name, (q, qy, g, gy, own) in cases.items():
+        exclude = torch.full((len(qy),), -1) if own is None else torch.from_numpy(own)
+        ranking = whole_ranking(evaluation._rank_positives(torch.from_numpy(q).to(dtype), torch.from_numpy(qy),
+                                                           torch.from_numpy(g).to(dtype), torch.from_numpy(gy), exclude,
+                                                           chunk))
+        r, first_rank, positive_at_rank = full_sort_ranking(q, qy, g, gy, own)
+        assert torch.equal(ranking.r, r), name
+        assert torch.equal(ranking.first_rank, first_rank), name
+        assert torch.equal(ranking.positive_at_rank, positive_at_rank), name
+        singletons += int((r == 0).sum())
+        misses += int(((ranking.positive_at_rank.sum(1) < r) & (r > 0)).sum())
+    assert singletons and misses  # the data exercise both
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_metric_functions_match_their_definitions_on_a_full_sort(seed):
+    x, y = tied_embeddings(80, 20, seed)
+    r, first_rank, positive_at_rank = full_sort_ranking(x, y, x, y, own=np.arange(len(y)))
+    expected = brute_force(x, y, ks=(1, 2, 5, 100))  # the definitions, from the ranked lists
+    for k in (1, 2, 5, 100):
+        assert float(recall_at_k(first_rank, k).mean()) == pytest.approx(expected[f"recall@{k}"], abs=1e-12)
+    assert mean_where_defined(precision_at_1(first_rank, r)) == pytest.approx(expected["precision_at_1"], abs=1e-12)
+    assert mean_where_defined(average_precision_at_r(positive_at_rank, r)) == pytest.approx(expected["map@r"], abs=1e-12)
+    assert mean_where_defined(r_precision(positive_at_rank, r)) == pytest.approx(expected["r_precision"], abs=1e-12)
+    # the tie-heavy data through retrieval_metrics, whole and in chunks, and the same in float32
+    for chunk, dtype in ((None, torch.float64), (7, torch.float32)):
+        ours = retrieval_metrics(torch.from_numpy(x).to(dtype), torch.from_numpy(y), ks=(1, 2, 5, 100),
+                                 chunk_size=chunk)
+        assert ours == pytest.approx(expected, abs=1e-12)
+
+
+def test_metric_functions_by_hand():
+    # ranked relevance of three queries, R = 3, 1, 2, and a singleton (R = 0)
+    ranked = torch.tensor([[True, False, True], [False, True, True], [True, True, False], [False, False, False]])
+    r = torch.tensor([3, 1, 2, 0])
+    first_rank = torch.tensor([1, 2, 1, torch.iinfo(torch.long).max])
+    assert recall_at_k(first_rank, 1).tolist() == [1, 0, 1, 0] and recall_at_k(first_rank, 2).tolist() == [1, 1, 1, 0]
+    nan = math.nan
+    torch.testing.assert_close(precision_at_1(first_rank, r), torch.tensor([1.0, 0.0, 1.0, nan], dtype=torch.float64),
+                               equal_nan=True)  # a singleton has no Precision@1: left out of the mean
+    # ranks beyond R are not read: query 1's positives at ranks 2 and 3 do not count (R = 1)
+    torch.testing.assert_close(average_precision_at_r(ranked, r),
+                               torch.tensor([(1 + 2 / 3) / 3, 0.0, 1.0, nan], dtype=torch.float64), equal_nan=True)
+    torch.testing.assert_close(r_precision(ranked, r), torch.tensor([2 / 3, 0.0, 1.0, nan], dtype=torch.float64),
+                               equal_nan=True)
+    assert mean_where_defined(average_precision_at_r(ranked, r)) == pytest.approx(((1 + 2 / 3) / 3 + 0 + 1) / 3)
+    assert math.isnan(mean_where_defined(precision_at_1(first_rank[3:], r[3:])))  # no query with a positive
+    with pytest.raises(ValueError, match="W >= max R"):
+        average_precision_at_r(ranked[:, :2], r)
+
+
+def test_the_kernel_excludes_each_querys_own_gallery_column_in_every_chunk():
+    g = torch.from_numpy(tied_embeddings(12, 3, seed=5)[0]).float()  # exact products: chunks match bit for bit
+    q = g[[3, 0, 7, 7, 11]] + 0.0
+    own = torch.tensor([3, -1, 7, -1, 11])
+    full = q @ g.T
+    full[[0, 2, 4], [3, 7, 11]] = -math.inf
+    for chunk in (None, 1, 2, 5):
+        seen, storage = [], set()
+        for start, stop, sims in evaluation._similarity_chunks(q, g, own, chunk):
+            assert torch.equal(sims, full[start:stop]), (chunk, start)
+            seen.append((start, stop))
+            storage.add(sims.untyped_storage().data_ptr())
+        rows = min(chunk or 5, 5)
+        assert seen == [(s, min(s + rows, 5)) for s in range(0, 5, rows)] and len(storage) == 1  # one reused buffer
+    with pytest.raises(ValueError, match="chunk_size must be a positive integer"):
+        evaluation._similarity_chunks(q, g, own, 0)  # refused at once, before the first chunk
+    # through nearest_neighbours: the query's own gallery entry (a perfect match) is never returned
+    sims, index = nearest_neighbours(q, k=11, reference=g, query_in_reference=own, chunk_size=2)
+    assert not (index == own[:, None]).any()
+    assert torch.equal(index[[1, 3], 0], torch.tensor([0, 7]))  # not excluded: itself first
+    torch.testing.assert_close(sims, full.sort(dim=1, descending=True).values[:, :11])
+
+
+def test_nearest_neighbours_and_retrieval_metrics_agree_with_a_full_sort():
+    x, y = clustered(n_classes=25, seed=9)  # continuous: no ties
+    unit = x / np.linalg.norm(x, axis=1, keepdims=True)
+    full = unit @ unit.T
+    np.fill_diagonal(full, -np.inf)
+    order = np.argsort(-full, axis=1, kind="stable")[:, :-1]  # the query itself last, dropped
+    for chunk in (None, 4):
+        sims, index = nearest_neighbours(torch.from_numpy(x), k=20, chunk_size=chunk)
+        assert np.array_equal(index.numpy(), order[:, :20])
+        np.testing.assert_allclose(sims.numpy(), np.take_along_axis(full, order[:, :20], axis=1), atol=1e-12)
+    hit = y[order] == y[:, None]
+    ours = retrieval_metrics(torch.from_numpy(x), torch.from_numpy(y), ks=(1, 3, 20))
+    for k in (1, 3, 20):
+        assert ours[f"recall@{k}"] == pytest.approx(hit[:, :k].any(axis=1).mean(), abs=1e-12)
+        assert ours[f"recall@{k}"] == pytest.approx(float((y[index[:, :k].numpy()] == y[:, None]).any(1).mean()))
+
+
+def test_the_exact_bool_count_beyond_float_precision_gives_the_same_metrics(monkeypatch):
+    x, y = tied_embeddings(60, 15, seed=4)
+    x, y = torch.from_numpy(x).float(), torch.from_numpy(y)
+    fast = retrieval_metrics(x, y, ks=(1, 4), chunk_size=9)
+    monkeypatch.setattr(evaluation, "_EXACT_FLOAT_COUNT", 0)  # as if the gallery had over 2**24 items
+    assert retrieval_metrics(x, y, ks=(1, 4), chunk_size=9) == fast

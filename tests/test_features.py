@@ -17,7 +17,7 @@ from histlib.training import (RunData, build_criterion, build_model, build_run_d
 from histlib.training.factory import build_encoder
 from histlib.training.run_data import frozen_features
 
-from .training.test_loop import Blobs, small_config
+from .conftest import Blobs, small_config
 
 
 def rendered(n=24, size=12, seed=0, classes=4):
@@ -134,6 +134,7 @@ def _build_in_process(root, seed, queue):
     queue.put(features.tolist())
 
 
+@pytest.mark.slow
 def test_two_processes_building_one_cache_extract_once_and_read_the_same_valid_file(tmp_path):
     context = multiprocessing.get_context("spawn")
     queue = context.Queue()

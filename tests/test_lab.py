@@ -19,6 +19,8 @@ import pytest
 
 import histlib
 
+pytestmark = pytest.mark.slow  # real servers, browsers or whole notebooks: minutes
+
 ROOT = Path(__file__).resolve().parents[1]
 LAB = ROOT / "scripts" / "lab.sh"
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))

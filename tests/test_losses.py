@@ -91,6 +91,24 @@ def test_is_a_pytorch_metric_learning_loss_returning_a_scalar():
     torch.testing.assert_close(value, loss.compute_terms(x, y).loss)
 
 
+def test_inputs_are_checked_once_per_call_and_lambda_s_weights_one_place(monkeypatch):
+    loss = make_loss(lambda_s=2.5)
+    x, y = make_batch()
+    calls = []
+    check = HISTLoss._check_inputs
+    monkeypatch.setattr(HISTLoss, "_check_inputs", lambda self, *a: (calls.append(1), check(self, *a))[1])
+    value = loss(x, y)
+    assert len(calls) == 1  # forward checks; the computation behind it does not check again
+    terms = loss.compute_terms(x, y)
+    assert len(calls) == 2
+    torch.testing.assert_close(terms.weighted_hgnn_loss, 2.5 * terms.hgnn_loss)
+    torch.testing.assert_close(terms.sample_weighted_hgnn_loss, 2.5 * terms.sample_hgnn_loss)
+    torch.testing.assert_close(terms.loss, terms.distribution_loss + 2.5 * terms.hgnn_loss)
+    torch.testing.assert_close(value, terms.loss)  # what PML reduces (per-sample terms) is the same total
+    with pytest.raises(ValueError, match=r"labels must lie in \[0, "):
+        loss(x, torch.full_like(y, 10_000))  # labels on the CPU are checked there, before the device copy
+
+
 def test_reducers_see_per_sample_losses():
     x, y = make_batch()
     mean_loss = make_loss()

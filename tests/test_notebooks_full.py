@@ -17,6 +17,8 @@ from PIL import Image
 
 from .data.fixtures import make_cars_official, make_cub, make_sop
 
+pytestmark = pytest.mark.slow  # real servers, browsers or whole notebooks: minutes
+
 REPO = Path(__file__).resolve().parents[1]
 SHRUNK = ("epochs=1 warmup_epochs=0 image_size=16 pretrained=false max_steps_per_epoch=2 batch_size=8 "
           "eval_batch_size=256 num_workers=0")

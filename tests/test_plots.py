@@ -163,3 +163,67 @@ def test_importance_figure_puts_every_study_on_one_zero_to_one_scale():
     assert widths == [[0.7, 0.3], [0.1, 0.9]]  # the first study's order in both panels
     assert all(ax.get_xlim() == (0, 1) for ax in fig.axes)
     assert all(ax.yaxis_inverted() for ax in fig.axes)  # the first parameter on top, in both panels
+
+
+def test_committed_points_figure_shades_the_seed_band_and_names_missing_sweeps(tmp_path):
+    from histlib.analysis import SeedBand
+    from histlib.plots import committed_points_figure
+
+    rows = [{"lambda_s": v, "seed": s, "val_map@r": m} for v, s, m in ((0.0, 1, 0.5), (1.0, 1, 0.6), (1.0, 2, 0.7))]
+    band = SeedBand("val_map@r", (0.6, 0.7), 0.65, 0.05, "two seeds", "lambda_s.csv")
+    fig = committed_points_figure({"lambda_s": rows}, [("lambda_s", "lambda_s", 1.0), ("tau", "tau", 32.0)], band)
+    assert "not yet swept: tau" in fig._suptitle.get_text()
+    ax = fig.axes[0]
+    (span,) = [p for p in ax.patches if p.get_label() == "recipe's seed band"]
+    np.testing.assert_allclose(sorted(span.get_path().transformed(span.get_patch_transform()).vertices[:, 1])[::3],
+                               [60.0, 70.0])  # mean +/- std, in %
+    recipe = next(line for line in ax.lines if line.get_linestyle() == ":")  # the recipe's point: lambda_s = 1.0
+    assert recipe.get_xdata()[0] == 1
+    # a sentence instead of a band shades nothing; no table at all says which is missing
+    fig = committed_points_figure({"lambda_s": rows}, [("lambda_s", "lambda_s", 1.0)], "no band")
+    assert fig.axes[0].get_ylabel() == "MAP@R on validation classes (%)"
+    assert not [p for p in fig.axes[0].patches if p.get_label() == "recipe's seed band"]
+    fig = committed_points_figure({"lambda_s": rows}, [("tau", "tau", 32.0)], band)
+    assert "No committed sweep table with val_map@r (tau)" in fig.axes[0].texts[0].get_text()
+    matplotlib.pyplot.close("all")
+
+
+def test_batch_settings_figure_draws_each_row_on_the_same_fixed_scales():
+    from histlib.plots import batch_settings_figure
+
+    torch.manual_seed(0)
+    labels = torch.tensor([2, 0, 2, 5, 0, 5])
+    embeddings = torch.randn(6, 8)
+    loss = HISTLoss(6, 8, hgnn_hidden=4).eval()
+    rows = []
+    for alpha in (0.5, 4.0):
+        loss.alpha = alpha
+        with torch.no_grad():
+            terms = loss.compute_terms(embeddings, labels)
+        rows.append({"name": f"alpha={alpha}", "labels": labels, "terms": terms,
+                     "gradients": term_gradients(loss, embeddings, labels)})
+    fig = batch_settings_figure(rows, g_scale=3.0, loss_limits=(1e-3, 2e3), gradient_limits=(1e-6, 1e1))
+    g_images = [ax.get_images()[0] for ax in fig.axes if ax.get_title().startswith("G ")]
+    assert [image.get_clim() for image in g_images] == [(0.0, 0.5)] * 2  # 3 / N
+    assert not np.allclose(g_images[0].get_array(), g_images[1].get_array())
+    bars = [ax for ax in fig.axes if ax.get_yscale() == "log"]
+    assert [ax.get_ylim() for ax in bars] == [(1e-3, 2e3), (1e-6, 1e1)] * 2
+    assert not any(ax.yaxis.get_minor_locator()() for ax in bars)  # fixed_log_axis: no minor ticks
+    matplotlib.pyplot.close(fig)
+
+
+def test_fine_tuning_figure_draws_each_try_next_to_the_recipes_over_the_band():
+    from histlib.analysis import SeedBand
+    from histlib.plots import fine_tuning_figure
+
+    band = SeedBand("val_map@r", (0.3, 0.36), 0.33, 0.04, "two seeds", "lambda_s.csv")
+    tries = [{"label": "alpha=4\n3 steps", "score": 0.31, "reference": 0.30},
+             {"label": "recipe\n3 steps", "score": 0.30, "reference": 0.30}]
+    fig = fine_tuning_figure(tries, band, start_score=0.29, total=5)
+    ax = fig.axes[0]
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["alpha=4\n3 steps", "recipe\n3 steps"]
+    assert "(the last 2 of 5)" in ax.get_title()
+    np.testing.assert_allclose(ax.collections[1].get_offsets()[0], [0, 31.0])  # the first try, in %
+    fig = fine_tuning_figure([], "No seed band given.", empty_note="press the button")
+    assert {t.get_text() for t in fig.axes[0].texts} == {"press the button", "No seed band given."}
+    matplotlib.pyplot.close("all")

@@ -10,6 +10,7 @@ from histlib.training import FitResult, RunInUseError
 from histlib.training.grids import GRIDS, Grid
 
 
+@pytest.mark.slow
 def test_the_ci_grid_runs_end_to_end_and_a_second_call_trains_nothing(tmp_path, monkeypatch, capsys):
     results, runs = tmp_path / "results", tmp_path / "runs"
     assert sweep.main(["ci", "--results", str(results), "--runs", str(runs)]) == 0
@@ -102,7 +103,7 @@ def test_rows_another_sweep_process_writes_meanwhile_are_kept(tmp_path):
     def train(config):  # while this process trains, "another process" finishes a run of the grid
         if config.seed == 1 and config.lambda_s == 0.0:
             other = sweep.plan(grid, tmp_path, tmp_path / "runs")[-1]
-            sweep._write_table(table, [sweep._row(other, sweep._result_columns(other, fake_result(other.config), "c"))])
+            sweep.write_table(table, [sweep._row(other, sweep._result_columns(other, fake_result(other.config), "c"))])
         return fake_result(config)
 
     sweep.run_sweep(grid, tmp_path, tmp_path / "runs", seeds=(1,), train=train, report=lambda _: None)
@@ -118,7 +119,7 @@ def test_a_hist_row_without_the_training_statistics_is_trained_again(tmp_path):
     for row in rows:  # as tables were written before the statistics were logged
         for column in sweep.TRAIN_COLUMNS:
             del row[column]
-    sweep._write_table(tmp_path / "old.csv", rows)
+    sweep.write_table(tmp_path / "old.csv", rows)
     calls = []
     sweep.run_sweep(new, tmp_path, tmp_path / "runs", train=lambda c: (calls.append(c), fake_result(c))[1],
                     report=lambda _: None)
@@ -188,7 +189,7 @@ def test_a_table_keeps_one_row_per_point_and_seed_when_a_run_is_trained_again(tm
     table = tmp_path / "ci.csv"
     rows = sweep.read_table(table)
     rows[0]["fingerprint"] = "0123456789abcdef"  # the same point and seed, run elsewhere (another identity)
-    sweep._write_table(table, rows)
+    sweep.write_table(table, rows)
     sweep.run_sweep(grid, tmp_path, tmp_path / "runs", train=fake_result, report=lambda _: None)
     rows = sweep.read_table(table)
     assert [(r["point"], r["seed"]) for r in rows] == [
@@ -214,6 +215,7 @@ def test_a_run_shared_by_many_grids_has_one_curve_row_per_epoch_in_each(tmp_path
         assert len(curves) == len({(c["fingerprint"], c["epoch"]) for c in curves}) == 1, name
 
 
+@pytest.mark.slow
 def test_a_sweep_from_another_working_directory_finds_the_same_runs_and_data(tmp_path):
     """The issue's probe: the same grid run from the project and from elsewhere (relative --results
     and --runs) trains each run once, writes one row per (point, seed), and renders no second data cache."""
@@ -241,7 +243,7 @@ def test_duplicate_rows_in_a_table_are_dropped_before_they_are_counted(tmp_path)
     sweep.run_sweep(GRIDS["ci"], tmp_path, tmp_path / "runs", train=fake_result, report=lambda _: None)
     table = tmp_path / "ci.csv"
     rows = sweep.read_table(table)
-    sweep._write_table(table, rows + rows[:1])  # a copied row: n of its point would read 3
+    sweep.write_table(table, rows + rows[:1])  # a copied row: n of its point would read 3
     messages = []
     sweep.run_sweep(GRIDS["ci"], tmp_path, tmp_path / "runs", train=fake_result, report=messages.append)
     assert len(sweep.read_table(table)) == 4 and "1 duplicate row(s)" in messages[0]
@@ -262,7 +264,7 @@ def test_an_incomplete_row_in_another_table_is_trained_again_not_copied(tmp_path
     sweep.run_sweep(GRIDS["ci"], tmp_path, tmp_path / "runs", train=fake_result, report=lambda _: None)
     other = [{**row, "grid": "other", "val_map@r": None} for row in sweep.read_table(tmp_path / "ci.csv")]
     (tmp_path / "ci.csv").unlink()
-    sweep._write_table(tmp_path / "other.csv", other)
+    sweep.write_table(tmp_path / "other.csv", other)
     trained = []
     sweep.run_sweep(GRIDS["ci"], tmp_path, tmp_path / "runs", report=lambda _: None,
                     train=lambda config: trained.append(config) or fake_result(config))

@@ -161,13 +161,13 @@ def test_the_head_to_head_points_are_each_losss_best_completed_trial(tmp_path):
         else:
             row.update(proxy_anchor_margin=0.1, proxy_anchor_alpha=32.0, lr_ds=0.1)
         rows.append(row)
-    from histlib.sweep import _write_table
-    _write_table(tmp_path / "tuning.csv", rows)
+    from histlib.sweep import write_table
+    write_table(tmp_path / "tuning.csv", rows)
     with pytest.raises(ValueError, match="no completed trial of 'multi_similarity'"):
         GRIDS["head_to_head"].points_for(tmp_path)
     rows.append({**rows[-1], "loss": "multi_similarity", "proxy_anchor_margin": "", "proxy_anchor_alpha": "",
                  "lr_ds": "", "ms_alpha": 2.0, "ms_beta": 50.0, "ms_base": 0.5})
-    _write_table(tmp_path / "tuning.csv", rows)
+    write_table(tmp_path / "tuning.csv", rows)
     hist, proxy, ms = GRIDS["head_to_head"].points_for(tmp_path)
     assert hist == {"loss": "hist", "lr": 0.001, "batch_size": 64, "images_per_class": 4, "tau": 8.0, "alpha": 2.0,
                     "lambda_s": 1.0, "lr_ds": 0.1, "hgnn_lr_factor": 1.0}  # the best *completed* trial
@@ -288,10 +288,12 @@ def a_killed_workers_trial_is_not_counted(tmp_path: Path, url: str) -> None:
     assert (rows[lost]["state"], rows[lost]["note"]) == ("FAIL", tuning.LOST)
 
 
+@pytest.mark.slow
 def test_two_worker_processes_share_an_sqlite_study(tmp_path):
     two_workers_share_a_study(tmp_path, f"sqlite:///{tmp_path / 'ci.db'}")
 
 
+@pytest.mark.slow
 def test_a_killed_workers_trial_is_lost_and_replaced_sqlite(tmp_path):
     a_killed_workers_trial_is_not_counted(tmp_path, f"sqlite:///{tmp_path / 'ci.db'}")
 
@@ -353,6 +355,7 @@ def _user_exists(name: str) -> bool:
         return False
 
 
+@pytest.mark.slow
 def test_two_workers_and_a_killed_one_share_a_postgresql_study(tmp_path, postgres_url):
     two_workers_share_a_study(tmp_path / "shared", postgres_url)
     optuna.delete_study(study_name="ci-hist", storage=postgres_url)
@@ -379,8 +382,8 @@ def test_odd_trials_tables_are_clear_errors(tmp_path):
     # the head-to-head's points: a value outside the choices names the table, trial and column
     params = {p.name: "" for loss in TUNINGS["tuning"].losses for p in search_space(loss)}
     bad = [{**params, **{k: ("" if v is None else v) for k, v in r.items()}, "batch_size": 48} for r in rows]
-    from histlib.sweep import _write_table
-    _write_table(tmp_path / "tuning.csv", bad)
+    from histlib.sweep import write_table
+    write_table(tmp_path / "tuning.csv", bad)
     with pytest.raises(ValueError, match=r"tuning.csv, trial 3 of 'hist': batch_size is '48', not one of its choices"):
         TUNINGS["tuning"].best_points(tmp_path)
 

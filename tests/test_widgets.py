@@ -13,12 +13,13 @@ import numpy as np
 import pytest
 import torch
 
+import histlib.widgets
+from histlib.analysis import seed_band
 from histlib.plots import class_colours, hypergraph_figure
 from histlib.training import fit, initial_state
-from histlib.widgets import (G_SCALE, GRADIENT_LIMITS, LOSS_LIMITS, BatchExplorer, ClassPicker, QuickTrainer,
-                             SeedBand, committed_points_figure, seed_band)
+from histlib.widgets import G_SCALE, GRADIENT_LIMITS, LOSS_LIMITS, BatchExplorer, ClassPicker, QuickTrainer
 
-from .training.test_loop import blob_data, small_config
+from .conftest import blob_data, small_config
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -178,21 +179,6 @@ def write_table(path, rows):
     return path
 
 
-def test_seed_band_reads_the_recipes_point_or_says_why_not(tmp_path):
-    table = write_table(tmp_path / "lambda_s.csv", [
-        {"grid": "lambda_s", "point": f"lambda_s={v}", "lambda_s": v, "seed": s, "val_map@r": m, "epochs": 8}
-        for v, s, m in ((0.0, 1, 0.5), (1.0, 1, 0.6), (1.0, 2, 0.7), (1.0, 3, 0.65), (4.0, 1, 0.2))])
-    band = seed_band(table, "lambda_s", 1.0)
-    assert isinstance(band, SeedBand) and band.values == (0.6, 0.7, 0.65)
-    assert band.mean == pytest.approx(0.65) and band.std == pytest.approx(0.05)
-    assert "8 epochs, 3 seeds" in band.description
-    assert "No committed sweep table" in seed_band(tmp_path / "missing.csv", "lambda_s", 1.0)
-    assert "only one seed" in seed_band(table, "lambda_s", 4.0)
-    assert "no run with lambda_s = 2.0" in seed_band(table, "lambda_s", 2.0)
-    fig = committed_points_figure(tmp_path, [("lambda_s", "lambda_s", 1.0), ("tau", "tau", 32.0)], band)
-    assert "not yet swept: tau" in fig._suptitle.get_text()
-
-
 @pytest.fixture
 def trainer(run, tmp_path):
     config, data, result = run
@@ -271,6 +257,22 @@ def test_class_picker_keeps_colours_and_axes_and_explains_an_empty_selection():
 
 
 # -- the committed notebooks ------------------------------------------------------------------
+
+
+def test_the_names_the_notebooks_import_from_histlib_widgets_are_still_there():
+    from histlib import analysis, plots
+
+    imported = set()
+    for path in sorted((ROOT / "notebooks").glob("*.ipynb")):
+        for cell in json.loads(path.read_text())["cells"]:
+            for match in re.finditer(r"from histlib\.widgets import (\([^)]*\)|[^\n]*)", "".join(cell["source"])):
+                imported |= {name.strip() for name in match.group(1).strip("()").split(",") if name.strip()}
+    assert {"BatchExplorer", "QuickTrainer", "ClassPicker"} <= imported
+    assert imported <= set(histlib.widgets.__all__)
+    assert all(hasattr(histlib.widgets, name) for name in histlib.widgets.__all__)
+    # what is not a widget has one home: the seed band in analysis, the static figures in plots
+    assert not {"SeedBand", "seed_band", "committed_points_figure"} & set(vars(histlib.widgets))
+    assert callable(analysis.seed_band) and callable(plots.committed_points_figure)
 
 
 @pytest.mark.parametrize("name", ["01_hypergraph_construction", "06_embeddings_and_hyperedges"])

@@ -4,7 +4,7 @@ from histlib import workbook
 from histlib.training import RECIPES, fit
 from histlib.training import loop as training_loop
 
-from .training.test_loop import blob_data
+from .conftest import blob_data
 
 
 def test_small_profile_keeps_the_benchmarks_loss_settings_on_its_stand_in():
@@ -28,14 +28,19 @@ def test_overrides_use_the_command_lines_syntax():
 def test_paths_follow_the_environment(monkeypatch, tmp_path):
     import importlib
 
+    from histlib import paths
+
     monkeypatch.setenv("HISTLIB_HOME", str(tmp_path))
     monkeypatch.setenv("HISTLIB_RUNS", str(tmp_path / "elsewhere"))
+    importlib.reload(paths)
     reloaded = importlib.reload(workbook)
     try:
         assert reloaded.ROOT == tmp_path.resolve() and reloaded.DATA == tmp_path.resolve() / "data"
         assert reloaded.RUNS == (tmp_path / "elsewhere").resolve()
+        assert (paths.ROOT, paths.RUNS) == (reloaded.ROOT, reloaded.RUNS)  # one owner, re-exported
     finally:
         monkeypatch.undo()
+        importlib.reload(paths)
         importlib.reload(workbook)
 
 

@@ -33,6 +33,7 @@ import os
 import pickle
 import shutil
 import subprocess
+import time
 import warnings
 import zipfile
 import zlib
@@ -52,7 +53,7 @@ __all__ = [
     "packages_for", "font_packages", "debian_font_files", "folder_font_files", "default_font_files",
     "font_faces", "face_name", "open_font", "draw_char", "notdef_image", "is_drawn", "drop_ambiguous",
     "digest", "pairwise_mad", "complete_linkage_groups", "RenderedSet", "cached_render", "font_cache_path",
-    "chosen_font_files", "missing_fonts_error",
+    "chosen_font_files", "missing_fonts_error", "font_set", "MIN_SIZE",
 ]
 
 PACKAGE_LIST = Path(__file__).with_name("debian-packages.txt")
@@ -316,6 +317,20 @@ class RenderedSet:
     seconds: float = 0.0
 
     version: ClassVar[int] = 1  # subclasses stamp their own cache version
+    class_dtype: ClassVar[type] = np.int16  # of class_index
+
+    @classmethod
+    def from_lists(cls, size: int, images: Sequence[np.ndarray], class_index: Sequence[int], font_index: Sequence[int],
+                   codepoints: Sequence[int], classes: Sequence[str], fonts: Sequence[str], start: float,
+                   order: np.ndarray | None = None):
+        """A set from one entry per image (each image (size, size) uint8), ``order`` (optional)
+        rearranging the images; ``seconds`` counted from ``start`` (a ``time.perf_counter()``)."""
+        arrays = (np.stack(images) if len(images) else np.zeros((0, size, size), np.uint8),
+                  np.asarray(class_index, cls.class_dtype), np.asarray(font_index, np.int16),
+                  np.asarray(codepoints, np.int32))
+        if order is not None:
+            arrays = tuple(array[order] for array in arrays)
+        return cls(*arrays, tuple(classes), tuple(fonts), time.perf_counter() - start)
 
     def split_dataset(self, kept: np.ndarray, class_names: Sequence[str], *, name: str, prefix: str, split: str,
                       root: str | Path, transform: Callable | None = None, max_per_class: int | None = None,
@@ -383,16 +398,30 @@ def cached_render(path: Path, kind: type[R], render: Callable[[], R], rebuild: b
     return rendered
 
 
+#: The smallest image side (pixels) the renderers draw legibly.
+MIN_SIZE = 8
+
+
+def font_set(kind: type[R], dataset: str, path: Path, size: int, fonts: Sequence[str | Path] | None,
+             render: Callable[[list[Path], str], R], rebuild: bool = False) -> R:
+    """The rendered set of ``dataset`` cached at ``path`` (:func:`cached_render`); when it is missing
+    (or ``rebuild``), ``render(files, source)`` draws it from :func:`chosen_font_files`."""
+    if size < MIN_SIZE:
+        raise ValueError(f"size must be at least {MIN_SIZE} pixels, got {size}")
+    return cached_render(path, kind, lambda: render(*chosen_font_files(dataset, fonts)), rebuild)
+
+
 def font_cache_path(root: str | Path, dataset: str, size: int, version: int,
-                    fonts: Sequence[str | Path] | None, settings: Sequence = (), default: bool = True) -> Path:
+                    fonts: Sequence[str | Path] | None, settings: Sequence = (), default: bool | None = None) -> Path:
     """``root/<dataset>/<dataset>-<size>px[-<key>]-v<version>.npz``: the cache of a rendered set. The
     key, a hash of the chosen font files and ``settings``, marks a non-default choice (``fonts``
-    given, or ``default`` False).
+    given, or ``default`` False; by default, settings are the defaults when all of them are None).
 
     >>> font_cache_path("data", "glyphs", 32, 1, None).as_posix()
     'data/glyphs/glyphs-32px-v1.npz'
     """
     name = f"{dataset}-{size}px"
+    default = all(setting is None for setting in settings) if default is None else default
     if fonts is not None or not default:
         chosen = "\n".join(sorted(str(Path(f).resolve()) for f in fonts)) if fonts is not None else "default"
         name += "-" + hashlib.sha1("|".join([chosen, *map(str, settings)]).encode()).hexdigest()[:10]

@@ -62,9 +62,10 @@ from typing import Callable, Iterable, Sequence
 import numpy as np
 
 from .base import ArrayImageDataset, check_split
+from .splits import check_fraction
 from .errors import EmptySplitError
 from .fonts import (
-    RenderedSet, cached_render, chosen_font_files, digest, draw_char, drop_ambiguous, face_name, font_cache_path,
+    RenderedSet, digest, draw_char, drop_ambiguous, face_name, font_cache_path, font_set,
     font_faces, is_drawn, missing_fonts_error, notdef_image, open_font,
 )
 
@@ -262,41 +263,25 @@ def render_glyphs(font_files: Sequence[str | Path], size: int = 32, max_fonts: i
                 font_index.append(len(names))
                 codepoints.append(font_codepoints[k])
             names.append(face_name(path, face))
-    return GlyphSet(
-        np.stack(images) if images else np.zeros((0, size, size), np.uint8),
-        np.asarray(class_index, np.int16),
-        np.asarray(font_index, np.int16),
-        np.asarray(codepoints, np.int32),
-        CLASSES,
-        tuple(names),
-        time.perf_counter() - start,
-    )
+    return GlyphSet.from_lists(size, images, class_index, font_index, codepoints, CLASSES, names, start)
 
 
 def glyph_cache_path(root: str | Path, size: int, fonts: Sequence[str | Path] | None, max_fonts: int | None) -> Path:
     """``root/glyphs/glyphs-<size>px[-<key>]-v<version>.npz``; the key marks non-default font choices."""
-    return font_cache_path(root, "glyphs", size, CACHE_VERSION, fonts, (max_fonts,), default=max_fonts is None)
+    return font_cache_path(root, "glyphs", size, CACHE_VERSION, fonts, (max_fonts,))
 
 
-def glyph_set(
-    root: str | Path = "data",
-    size: int = 32,
-    fonts: Sequence[str | Path] | None = None,
-    max_fonts: int | None = None,
-    rebuild: bool = False,
-) -> GlyphSet:
+def glyph_set(root: str | Path = "data", size: int = 32, fonts: Sequence[str | Path] | None = None,
+              max_fonts: int | None = None, rebuild: bool = False) -> GlyphSet:
     """The cached glyph set for these settings, rendering (and caching) it when needed."""
-    if size < 8:
-        raise ValueError(f"size must be at least 8 pixels, got {size}")
 
-    def render() -> GlyphSet:
-        files, source = chosen_font_files("glyphs", fonts)
+    def render(files: list[Path], source: str) -> GlyphSet:
         glyphs = render_glyphs(files, size, max_fonts)
         if not glyphs.fonts:
             raise missing_fonts_error("glyphs", source, len(files), "TrueType/OpenType fonts with Latin letters")
         return glyphs
 
-    return cached_render(glyph_cache_path(root, size, fonts, max_fonts), GlyphSet, render, rebuild)
+    return font_set(GlyphSet, "glyphs", glyph_cache_path(root, size, fonts, max_fonts), size, fonts, render, rebuild)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -310,26 +295,16 @@ def split_glyph_classes(seed: int = 0, test_fraction: float = 1 / 2) -> tuple[np
     >>> len(train), len(test), len(set(train) & set(test))
     (79, 80, 0)
     """
-    if not 0.0 < test_fraction < 1.0:
-        raise ValueError(f"test_fraction must lie strictly between 0 and 1, got {test_fraction}")
+    check_fraction("test_fraction", test_fraction)
     order = np.random.default_rng(seed).permutation(len(CLASSES))
     n_test = int(round(test_fraction * len(CLASSES)))
     return np.sort(order[n_test:]), np.sort(order[:n_test])
 
 
-def load_glyphs(
-    root: str | Path = "data",
-    split: str = "train",
-    transform: Callable | None = None,
-    *,
-    size: int = 32,
-    fonts: Sequence[str | Path] | None = None,
-    max_fonts: int | None = None,
-    seed: int = 0,
-    test_fraction: float = 1 / 2,
-    min_font_fraction: float = 0.1,
-    rebuild: bool = False,
-) -> ArrayImageDataset:
+def load_glyphs(root: str | Path = "data", split: str = "train", transform: Callable | None = None, *, size: int = 32,
+                fonts: Sequence[str | Path] | None = None, max_fonts: int | None = None, seed: int = 0,
+                test_fraction: float = 1 / 2, min_font_fraction: float = 0.1, rebuild: bool = False
+                ) -> ArrayImageDataset:
     """The glyphs dataset's ``split`` (see the module docstring): (N, size, size) uint8 images."""
     check_split(split)
     glyphs = glyph_set(root, size, fonts, max_fonts, rebuild)

@@ -65,8 +65,9 @@ from typing import Callable, Sequence
 import numpy as np
 
 from .base import ArrayImageDataset, check_split
+from .splits import check_fraction
 from .fonts import (
-    RenderedSet, cached_render, chosen_font_files, draw_char, drop_ambiguous, face_name, font_cache_path, font_faces,
+    RenderedSet, draw_char, drop_ambiguous, face_name, font_cache_path, font_faces, font_set,
     font_packages, is_drawn, missing_fonts_error, notdef_image, open_font, pairwise_mad,
 )
 
@@ -139,6 +140,7 @@ class KanjiSet(RenderedSet):
     their codepoints per image; ``fonts`` the kept fonts."""
 
     version = CACHE_VERSION
+    class_dtype = np.int32
 
 
 def _kept_fonts(font_files: Sequence[str | Path], size: int, max_fonts: int | None):
@@ -202,15 +204,9 @@ def render_kanji(
     classes = np.flatnonzero(viable)
     rows = [(k, f, image) for k, i in enumerate(classes) for f, image in kept[int(i)].values()]
     rows.sort(key=lambda row: (row[0], row[1]))
-    return KanjiSet(
-        np.stack([image for _, _, image in rows]) if rows else np.zeros((0, size, size), np.uint8),
-        np.array([k for k, _, _ in rows], np.int32),
-        np.array([f for _, f, _ in rows], np.int16),
-        np.array([codepoints[classes[k]] for k, _, _ in rows], np.int32),
-        tuple(chr(cp) for cp in codepoints[classes]),
-        tuple(font.name for font in fonts),
-        time.perf_counter() - start,
-    )
+    return KanjiSet.from_lists(size, [image for _, _, image in rows], [k for k, _, _ in rows], [f for _, f, _ in rows],
+                               [codepoints[classes[k]] for k, _, _ in rows], [chr(cp) for cp in codepoints[classes]],
+                               [font.name for font in fonts], start)
 
 
 def kanji_cache_path(
@@ -223,23 +219,14 @@ def kanji_cache_path(
                            default=default)
 
 
-def kanji_set(
-    root: str | Path = "data",
-    size: int = 32,
-    fonts: Sequence[str | Path] | None = None,
-    max_fonts: int | None = None,
-    block: tuple[int, int] = BLOCK,
-    min_font_fraction: float = MIN_FONT_FRACTION,
-    rebuild: bool = False,
-) -> KanjiSet:
+def kanji_set(root: str | Path = "data", size: int = 32, fonts: Sequence[str | Path] | None = None,
+              max_fonts: int | None = None, block: tuple[int, int] = BLOCK, min_font_fraction: float = MIN_FONT_FRACTION,
+              rebuild: bool = False) -> KanjiSet:
     """The cached kanji set for these settings, rendering (and caching) it when needed."""
-    if size < 8:
-        raise ValueError(f"size must be at least 8 pixels, got {size}")
     if not BLOCK[0] <= block[0] <= block[1] <= BLOCK[1]:
         raise ValueError(f"block must lie within U+{BLOCK[0]:04X}-U+{BLOCK[1]:04X}, got {block}")
 
-    def render() -> KanjiSet:
-        files, source = chosen_font_files("kanji", fonts)
+    def render(files: list[Path], source: str) -> KanjiSet:
         rendered = render_kanji(files, size, max_fonts, block, min_font_fraction)
         if not rendered.fonts:
             raise missing_fonts_error("kanji", source, len(files), "fonts that draw CJK ideographs")
@@ -259,7 +246,8 @@ def kanji_set(
             )
         return rendered
 
-    return cached_render(kanji_cache_path(root, size, fonts, max_fonts, block, min_font_fraction), KanjiSet, render, rebuild)
+    path = kanji_cache_path(root, size, fonts, max_fonts, block, min_font_fraction)
+    return font_set(KanjiSet, "kanji", path, size, fonts, render, rebuild)
 
 
 def split_kanji(seed: int = 0, test_fraction: float = 0.5) -> np.ndarray:
@@ -269,29 +257,17 @@ def split_kanji(seed: int = 0, test_fraction: float = 0.5) -> np.ndarray:
     >>> len(test), int(test.sum())
     (20992, 10496)
     """
-    if not 0.0 < test_fraction < 1.0:
-        raise ValueError(f"test_fraction must lie strictly between 0 and 1, got {test_fraction}")
+    check_fraction("test_fraction", test_fraction)
     n = BLOCK[1] - BLOCK[0] + 1
     test = np.zeros(n, bool)
     test[np.random.default_rng(seed).permutation(n)[: int(round(test_fraction * n))]] = True
     return test
 
 
-def load_kanji(
-    root: str | Path = "data",
-    split: str = "train",
-    transform: Callable | None = None,
-    *,
-    size: int = 32,
-    fonts: Sequence[str | Path] | None = None,
-    max_fonts: int | None = None,
-    block: tuple[int, int] = BLOCK,
-    min_font_fraction: float = MIN_FONT_FRACTION,
-    seed: int = 0,
-    test_fraction: float = 0.5,
-    max_per_class: int | None = None,
-    rebuild: bool = False,
-) -> ArrayImageDataset:
+def load_kanji(root: str | Path = "data", split: str = "train", transform: Callable | None = None, *, size: int = 32,
+               fonts: Sequence[str | Path] | None = None, max_fonts: int | None = None, block: tuple[int, int] = BLOCK,
+               min_font_fraction: float = MIN_FONT_FRACTION, seed: int = 0, test_fraction: float = 0.5,
+               max_per_class: int | None = None, rebuild: bool = False) -> ArrayImageDataset:
     """The kanji dataset's ``split`` (see the module docstring): (N, size, size) uint8 images."""
     check_split(split)
     kanji = kanji_set(root, size, fonts, max_fonts, block, min_font_fraction, rebuild)

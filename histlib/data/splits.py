@@ -19,7 +19,7 @@ from PIL import Image
 
 from .base import LabelledImages, relabel
 
-__all__ = ["ClassSubset", "IndexSubset", "split_classes", "capped_indices", "cap_images_per_class"]
+__all__ = ["ClassSubset", "IndexSubset", "split_classes", "check_fraction", "capped_indices", "cap_images_per_class"]
 
 
 class ClassSubset(LabelledImages):
@@ -51,6 +51,17 @@ class ClassSubset(LabelledImages):
         return self.dataset.load_image(int(self.indices[index]))
 
 
+def check_fraction(name: str, value: float) -> None:
+    """A ValueError unless ``value`` (a share of the classes, e.g. ``test_fraction``) lies strictly in (0, 1).
+
+    >>> check_fraction("test_fraction", 1.0)
+    Traceback (most recent call last):
+    ValueError: test_fraction must lie strictly between 0 and 1, got 1.0
+    """
+    if not 0.0 < value < 1.0:
+        raise ValueError(f"{name} must lie strictly between 0 and 1, got {value}")
+
+
 def split_classes(
     dataset: LabelledImages, fraction: float, seed: int = 0
 ) -> tuple[ClassSubset, ClassSubset]:
@@ -68,8 +79,7 @@ def split_classes(
     >>> len(train), train.labels.tolist()
     (4, [0, 0, 1, 1])
     """
-    if not 0.0 < fraction < 1.0:
-        raise ValueError(f"fraction must lie strictly between 0 and 1, got {fraction}")
+    check_fraction("fraction", fraction)
     order = np.random.default_rng(seed).permutation(dataset.num_classes)
     first = int(round(fraction * dataset.num_classes))
     if not 0 < first < dataset.num_classes:

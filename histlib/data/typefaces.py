@@ -56,8 +56,9 @@ from typing import Callable, Sequence
 import numpy as np
 
 from .base import ArrayImageDataset, check_split
+from .splits import check_fraction
 from .fonts import (
-    RenderedSet, cached_render, chosen_font_files, complete_linkage_groups, face_name, font_cache_path, missing_fonts_error,
+    RenderedSet, complete_linkage_groups, face_name, font_cache_path, font_set, missing_fonts_error,
     pairwise_mad,
 )
 from .glyphs import usable_fonts
@@ -86,8 +87,7 @@ def render_typefaces(font_files: Sequence[str | Path], size: int = 32, max_fonts
         images.append(font_images)
         codepoints.append(font_codepoints)
     if not names:
-        return TypefaceSet(np.zeros((0, size, size), np.uint8), *(np.zeros(0, t) for t in (np.int16, np.int16, np.int32)),
-                           (), (), time.perf_counter() - start)
+        return TypefaceSet.from_lists(size, [], [], [], [], (), (), start)
     images, codepoints = np.stack(images), np.stack(codepoints)  # (F, K, S, S), (F, K)
     distance = pairwise_mad(images, codepoints > 0, MERGE_BELOW, MIN_COMMON)
     group = complete_linkage_groups(distance, MERGE_BELOW)
@@ -114,35 +114,20 @@ def render_typefaces(font_files: Sequence[str | Path], size: int = 32, max_fonts
         for g in range(len(sizes))
     )
     order = np.lexsort((font_index, class_index))  # images grouped by class, then font
-    return TypefaceSet(
-        np.stack(kept_images)[order],
-        np.asarray(class_index, np.int16)[order],
-        np.asarray(font_index, np.int16)[order],
-        np.asarray(kept_codepoints, np.int32)[order],
-        classes,
-        tuple(names),
-        time.perf_counter() - start,
-    )
+    return TypefaceSet.from_lists(size, kept_images, class_index, font_index, kept_codepoints, classes, names, start,
+                                  order=order)
 
 
 def typeface_cache_path(root: str | Path, size: int, fonts: Sequence[str | Path] | None, max_fonts: int | None) -> Path:
     """``root/typefaces/typefaces-<size>px[-<key>]-v<version>.npz``; the key marks non-default fonts."""
-    return font_cache_path(root, "typefaces", size, CACHE_VERSION, fonts, (max_fonts,), default=max_fonts is None)
+    return font_cache_path(root, "typefaces", size, CACHE_VERSION, fonts, (max_fonts,))
 
 
-def typeface_set(
-    root: str | Path = "data",
-    size: int = 32,
-    fonts: Sequence[str | Path] | None = None,
-    max_fonts: int | None = None,
-    rebuild: bool = False,
-) -> TypefaceSet:
+def typeface_set(root: str | Path = "data", size: int = 32, fonts: Sequence[str | Path] | None = None,
+                 max_fonts: int | None = None, rebuild: bool = False) -> TypefaceSet:
     """The cached typeface set for these settings, rendering (and caching) it when needed."""
-    if size < 8:
-        raise ValueError(f"size must be at least 8 pixels, got {size}")
 
-    def render() -> TypefaceSet:
-        files, source = chosen_font_files("typefaces", fonts)
+    def render(files: list[Path], source: str) -> TypefaceSet:
         rendered = render_typefaces(files, size, max_fonts)
         if len(rendered.classes) < 2:
             raise missing_fonts_error(
@@ -150,7 +135,8 @@ def typeface_set(
             )
         return rendered
 
-    return cached_render(typeface_cache_path(root, size, fonts, max_fonts), TypefaceSet, render, rebuild)
+    return font_set(TypefaceSet, "typefaces", typeface_cache_path(root, size, fonts, max_fonts), size, fonts, render,
+                    rebuild)
 
 
 def split_by_name(names: Sequence[str], seed: int = 0, test_fraction: float = 0.5) -> np.ndarray:
@@ -162,26 +148,16 @@ def split_by_name(names: Sequence[str], seed: int = 0, test_fraction: float = 0.
     >>> int(split_by_name([f"font{i}.ttf" for i in range(1000)], seed=0).sum())
     492
     """
-    if not 0.0 < test_fraction < 1.0:
-        raise ValueError(f"test_fraction must lie strictly between 0 and 1, got {test_fraction}")
+    check_fraction("test_fraction", test_fraction)
     keys = [re.sub(r" \+\d+$", "", name) for name in names]  # without the count of merged fonts
     draws = [int.from_bytes(hashlib.sha1(f"{seed}/{key}".encode()).digest()[:8], "big") / 2**64 for key in keys]
     return np.array(draws) < test_fraction
 
 
-def load_typefaces(
-    root: str | Path = "data",
-    split: str = "train",
-    transform: Callable | None = None,
-    *,
-    size: int = 32,
-    fonts: Sequence[str | Path] | None = None,
-    max_fonts: int | None = None,
-    seed: int = 0,
-    test_fraction: float = 0.5,
-    max_per_class: int | None = None,
-    rebuild: bool = False,
-) -> ArrayImageDataset:
+def load_typefaces(root: str | Path = "data", split: str = "train", transform: Callable | None = None, *,
+                   size: int = 32, fonts: Sequence[str | Path] | None = None, max_fonts: int | None = None,
+                   seed: int = 0, test_fraction: float = 0.5, max_per_class: int | None = None, rebuild: bool = False
+                   ) -> ArrayImageDataset:
     """The typefaces dataset's ``split`` (see the module docstring): (N, size, size) uint8 images."""
     check_split(split)
     typefaces = typeface_set(root, size, fonts, max_fonts, rebuild)

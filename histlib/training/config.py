@@ -22,7 +22,7 @@ from ..losses import HGNN_GRADIENTS, INCIDENCE_VARIANCES, PROPAGATIONS
 from ..runtime import check_device
 
 __all__ = ["TrainConfig", "RECIPES", "get_config", "parse_overrides", "SELECTIONS", "LOSSES", "HYPERGRAPHS",
-           "FROZEN_IMAGE_SIZE"]
+           "FROZEN_IMAGE_SIZE", "STAND_INS", "FROM_BENCHMARK"]
 
 #: The largest image side (pixels): larger fails deep inside the image library.
 MAX_IMAGE_SIZE = 4096
@@ -218,28 +218,38 @@ RECIPES: dict[str, TrainConfig] = {
         hgnn_lr_factor=10.0, weight_decay=1e-4, lr_step=10, freeze_bn=False,
         eval_ks=(1, 10, 100, 1000), output_dir="runs/sop",
     ),
-    # CPU small profile, CUB-shaped (half of the classes unseen, at most 60 images per class, as
-    # CUB's ~59): 32 px glyphs, a 0.1M-parameter CNN trained from scratch (no warm-up, since a
-    # random backbone gains nothing from being frozen), 4 epochs of ~59 steps, about a minute on
-    # 2 cores. The analysis sweeps run the same recipe for 8 epochs (histlib.training.grids).
-    "glyphs": replace(
-        _COMMON, dataset="glyphs", image_size=32, batch_size=64, max_images_per_class=60, num_workers=0,
-        backbone="small_cnn", pretrained=False, embedding_size=64, freeze_bn=False,
-        tau=32.0, alpha=1.1, hgnn_hidden=128, epochs=4, warmup_epochs=0, lr=2e-3, lr_ds=1e-1,
-        hgnn_lr_factor=1.0, weight_decay=5e-5, lr_step=2, eval_batch_size=512,
-        selection_metric="map@r",  # Recall@1 saturates first; MAP@R keeps separating methods
-        output_dir="runs/glyphs",
-    ),
 }
-# The other offline stand-ins (data/README.md): the glyphs budget (at most 100 steps per epoch),
-# the benchmark's tau and alpha and images per class.
-RECIPES["typefaces"] = replace(  # for Cars-196: typefaces as classes, fine-grained style, Cars' ~82 per class
-    RECIPES["glyphs"], dataset="typefaces", tau=32.0, alpha=0.9, max_images_per_class=82, max_steps_per_epoch=100,
+
+#: The offline stand-in of each benchmark (data/README.md): a CPU recipe of the same shape whose
+#: loss settings and Recall@K columns (:data:`FROM_BENCHMARK`) are the benchmark's own.
+STAND_INS = {"cub": "glyphs", "cars": "typefaces", "sop": "kanji"}
+FROM_BENCHMARK = ("tau", "alpha", "eval_ks")
+
+
+def _stand_in(benchmark: str, base: TrainConfig, **settings: Any) -> TrainConfig:
+    """``base`` with ``settings`` and the :data:`FROM_BENCHMARK` fields of ``benchmark``'s recipe."""
+    return replace(base, **{name: getattr(RECIPES[benchmark], name) for name in FROM_BENCHMARK}, **settings)
+
+
+# CPU small profile, CUB-shaped (half of the classes unseen, at most 60 images per class, as CUB's
+# ~59): 32 px glyphs, a 0.1M-parameter CNN trained from scratch (no warm-up, since a random
+# backbone gains nothing from being frozen), 4 epochs of ~59 steps, about a minute on 2 cores. The
+# analysis sweeps run the same recipe for 8 epochs (histlib.training.grids).
+RECIPES["glyphs"] = _stand_in(
+    "cub", _COMMON, dataset="glyphs", image_size=32, batch_size=64, max_images_per_class=60, num_workers=0,
+    backbone="small_cnn", pretrained=False, embedding_size=64, freeze_bn=False, hgnn_hidden=128, epochs=4,
+    warmup_epochs=0, lr=2e-3, lr_ds=1e-1, hgnn_lr_factor=1.0, weight_decay=5e-5, lr_step=2, eval_batch_size=512,
+    selection_metric="map@r",  # Recall@1 saturates first; MAP@R keeps separating methods
+    output_dir="runs/glyphs",
+)
+# The other stand-ins: the glyphs budget (at most 100 steps per epoch), their benchmark's images per class.
+RECIPES["typefaces"] = _stand_in(  # for Cars-196: typefaces as classes, fine-grained style, Cars' ~82 per class
+    "cars", RECIPES["glyphs"], dataset="typefaces", max_images_per_class=82, max_steps_per_epoch=100,
     output_dir="runs/typefaces",
 )
-RECIPES["kanji"] = replace(  # for SOP: thousands of classes, SOP's ~5 images per class
-    RECIPES["glyphs"], dataset="kanji", tau=16.0, alpha=2.0, eval_ks=(1, 10, 100, 1000),
-    max_images_per_class=5, max_steps_per_epoch=100, output_dir="runs/kanji",
+RECIPES["kanji"] = _stand_in(  # for SOP: thousands of classes, SOP's ~5 images per class
+    "sop", RECIPES["glyphs"], dataset="kanji", max_images_per_class=5, max_steps_per_epoch=100,
+    output_dir="runs/kanji",
 )
 
 
@@ -253,11 +263,10 @@ FROZEN_IMAGE_SIZE = 64
 _FROZEN = dict(frozen_trunk=True, backbone="efficientnet_lite0", pretrained=True, image_size=FROZEN_IMAGE_SIZE,
                embedding_size=512, hgnn_hidden=512, warmup_epochs=0, num_workers=0, eval_batch_size=256,
                max_steps_per_epoch=None, lr=1e-3, hgnn_lr_factor=1.0, lr_step=10, epochs=30)
-for _stand_in, _benchmark in (("glyphs", "cub"), ("typefaces", "cars"), ("kanji", "sop")):
-    RECIPES[f"{_stand_in}_frozen"] = replace(
-        RECIPES[_stand_in], **_FROZEN, batch_size=RECIPES[_benchmark].batch_size, tau=RECIPES[_benchmark].tau,
-        alpha=RECIPES[_benchmark].alpha, lr_ds=RECIPES[_benchmark].lr_ds, weight_decay=RECIPES[_benchmark].weight_decay,
-        output_dir=f"runs/{_stand_in}_frozen")
+for _benchmark, _name in STAND_INS.items():  # the stand-in already has the benchmark's tau and alpha
+    RECIPES[f"{_name}_frozen"] = replace(
+        RECIPES[_name], **_FROZEN, batch_size=RECIPES[_benchmark].batch_size, lr_ds=RECIPES[_benchmark].lr_ds,
+        weight_decay=RECIPES[_benchmark].weight_decay, output_dir=f"runs/{_name}_frozen")
 # The full profile of the same regime: ResNet-50 (torchvision's ImageNet weights) at 224 px on the
 # real benchmarks, the published recipe's loss settings, the head's learning rate of the stand-ins.
 for _benchmark in ("cub", "cars", "sop"):

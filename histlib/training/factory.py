@@ -20,7 +20,8 @@ from ..models import EmbeddingNet
 from ..runtime import seed_everything
 from .config import TrainConfig
 
-__all__ = ["build_model", "build_encoder", "build_criterion", "parameter_groups", "initial_state"]
+__all__ = ["build_model", "build_encoder", "build_criterion", "parameter_groups", "build_optimiser", "end_epoch",
+           "initial_state"]
 
 
 def build_model(config: TrainConfig, pretrained: bool | str | None = None) -> EmbeddingNet:
@@ -82,6 +83,21 @@ def parameter_groups(model: EmbeddingNet, criterion: torch.nn.Module, config: Tr
     elif list(criterion.parameters()):
         groups.append({"params": list(criterion.parameters()), "lr": config.lr_ds, "name": "proxies"})
     return groups
+
+
+def build_optimiser(model: EmbeddingNet, criterion: torch.nn.Module, config: TrainConfig
+                    ) -> tuple[torch.optim.Adam, torch.optim.lr_scheduler.StepLR]:
+    """The recipe's optimiser and schedule: Adam over :func:`parameter_groups` (``weight_decay``) and
+    a StepLR (``lr_step`` epochs, factor ``lr_gamma``) that :func:`end_epoch` steps."""
+    optimizer = torch.optim.Adam(parameter_groups(model, criterion, config), weight_decay=config.weight_decay)
+    return optimizer, torch.optim.lr_scheduler.StepLR(optimizer, step_size=config.lr_step, gamma=config.lr_gamma)
+
+
+def end_epoch(scheduler: torch.optim.lr_scheduler.LRScheduler, config: TrainConfig, epoch: int) -> None:
+    """The schedule at the end of epoch ``epoch`` (0-based): one step, except in the warm-up epochs
+    (the schedule's ``lr_step`` epochs are counted after the warm-up)."""
+    if epoch >= config.warmup_epochs:
+        scheduler.step()
 
 
 def initial_state(config: TrainConfig, num_classes: int) -> tuple[EmbeddingNet, torch.nn.Module]:

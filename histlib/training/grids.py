@@ -24,12 +24,23 @@ import csv
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .config import STAND_INS, get_config
+
 __all__ = ["Grid", "GRIDS", "SWEEP_BUDGET", "CONTROLS", "CONTROL_SETTINGS", "Param", "SHARED_SPACE", "SEARCH_SPACES",
-           "search_space", "Tuning", "TUNINGS", "PRUNER"]
+           "search_space", "Tuning", "TUNINGS", "PRUNER", "point_label"]
 
 #: The sweeps' run length on the glyphs recipe, chosen so that validation MAP@R has flattened
 #: (the analysis notebook plots every run's validation curve to show it).
 SWEEP_BUDGET = {"epochs": 8, "test_every_epoch": False}
+
+
+def point_label(point: dict) -> str:
+    """A grid point's name in the sweep tables' ``point`` column: its settings as ``key=value``, in order.
+
+    >>> point_label({"alpha": 2.0, "tau": 4.0}), point_label({"loss": "proxy_anchor"}), point_label({})
+    ('alpha=2.0 tau=4.0', 'loss=proxy_anchor', 'recipe')
+    """
+    return " ".join(f"{key}={value}" for key, value in point.items()) or "recipe"
 
 
 @dataclass(frozen=True)
@@ -50,6 +61,32 @@ class Grid:
         if self.derive_from is None:
             return self.points
         return TUNINGS[self.derive_from].best_points(results)
+
+    @property
+    def key(self) -> str:
+        """The one setting a one-dimensional grid varies (a ValueError for other grids)."""
+        keys = {key for point in self.points for key in point}
+        if len(keys) != 1:
+            raise ValueError(f"grid {self.name!r} varies {sorted(keys) or 'nothing'}, not one setting")
+        return keys.pop()
+
+    def values(self, key: str | None = None) -> list:
+        """The values of ``key`` (default: :attr:`key`) over the points, in order, each once.
+
+        >>> GRIDS["tau"].values()
+        [4.0, 8.0, 16.0, 32.0, 64.0]
+        """
+        key = self.key if key is None else key
+        return list(dict.fromkeys(point[key] for point in self.points if key in point))
+
+    def recipe_value(self, key: str | None = None):
+        """The grid's recipe's own setting of ``key`` (default: :attr:`key`): the reference its points
+        are compared with.
+
+        >>> GRIDS["tau"].recipe_value(), GRIDS["depth"].recipe_value(), GRIDS["frozen_tau"].recipe_value()
+        (32.0, 2, 32.0)
+        """
+        return getattr(get_config(self.base, **self.fixed), self.key if key is None else key)
 
 
 def _grid(name: str, question: str, key: str, values, **kwargs) -> Grid:
@@ -214,7 +251,7 @@ CONTROLS = (
 
 #: The frozen-trunk regime's stand-ins and the losses compared there: each at its paper's defaults
 #: (pytorch-metric-learning's), Multi-Similarity with the m-per-class sampler its paper uses.
-FROZEN_STAND_INS = ("glyphs", "typefaces", "kanji")
+FROZEN_STAND_INS = tuple(STAND_INS.values())
 FROZEN_LOSSES = ({"loss": "hist"}, {"loss": "hist", "lambda_s": 0.0}, {"loss": "proxy_anchor"},
                  {"loss": "multi_similarity", "images_per_class": 4})
 FROZEN_CURVE_EPOCHS = 40

@@ -31,12 +31,12 @@ from ..evaluation import embed, retrieval_metrics
 from ..losses import STATISTICS, HISTLoss
 from ..runtime import epoch_seed, pick_device, seed_everything
 from .config import TrainConfig
-from .factory import build_criterion, build_model, parameter_groups
+from .factory import build_criterion, build_model, build_optimiser, end_epoch
 from .parallel import ParallelObjective, check_world_size, rank_seed, seed_rank_augmentation
 from .run_data import RunData, build_run_data, labels_of
 from .runs import FitResult, RunFolder, RunFolderError, RunInUseError, load_state, read_run
 
-__all__ = ["fit", "load_or_train", "train_one_epoch", "evaluate", "train_loader", "SELECTION_NOTES",
+__all__ = ["fit", "load_or_train", "train_one_epoch", "evaluate", "train_loader", "epoch_loader", "SELECTION_NOTES",
            "NonFiniteLossError"]
 
 SELECTION_NOTES = {
@@ -68,6 +68,22 @@ def train_loader(dataset: Dataset, config: TrainConfig, epoch: int, *, rank: int
         generator=torch.Generator().manual_seed(seed if world_size == 1 else rank_seed(seed, rank)),
         pin_memory=torch.cuda.is_available(),
     )
+
+
+def epoch_loader(dataset: Dataset, config: TrainConfig, epoch: int, *, rank: int = 0,
+                 world_size: int = 1) -> DataLoader:
+    """:func:`train_loader` of epoch ``epoch`` with the global generators seeded as :func:`fit` seeds
+    them first: Python's, numpy's, torch's and the m-per-class sampler's by (seed, epoch)
+    (:func:`histlib.runtime.seed_everything`), then, with K > 1 processes, the augmentation's per
+    rank (:func:`~histlib.training.parallel.seed_rank_augmentation`; the sampler's draws stay the
+    same on every rank). Iterating it gives the batches and augmentations the loop trains on in
+    that epoch, whoever calls it: the loop, :func:`histlib.analysis.draw_batch`, :func:`fine_tune`.
+    """
+    seed = epoch_seed(config.seed, epoch)
+    seed_everything(seed)
+    if world_size > 1:
+        seed_rank_augmentation(seed, rank)
+    return train_loader(dataset, config, epoch, rank=rank, world_size=world_size)
 
 
 def _workers(dataset: Dataset, config: TrainConfig) -> int:
@@ -123,8 +139,8 @@ def train_one_epoch(
     for step, (batch, labels) in enumerate(loader):
         if step == count:
             break
-        batch = batch.to(device, non_blocking=True)
-        labels = labels.to(device, non_blocking=True)
+        batch = batch.to(device, non_blocking=True)  # labels stay on the CPU: the losses move them, and
+        # HISTLoss checks them there, without a device sync (the step's one sync is the logging below)
         if amp and batch.ndim == 4:  # images; cached features (frozen trunk) are (B, C)
             batch = batch.contiguous(memory_format=torch.channels_last)
         with torch.autocast(device.type, dtype=torch.float16, enabled=amp):
@@ -231,8 +247,7 @@ def _build(config: TrainConfig, data: RunData, folder: RunFolder) -> _Session:
     amp = config.amp and device.type == "cuda"
     if amp:
         model = model.to(memory_format=torch.channels_last)
-    optimizer = torch.optim.Adam(parameter_groups(model, criterion, config), weight_decay=config.weight_decay)
-    scheduler = torch.optim.lr_scheduler.StepLR(optimizer, step_size=config.lr_step, gamma=config.lr_gamma)
+    optimizer, scheduler = build_optimiser(model, criterion, config)
     scaler = torch.amp.GradScaler(device.type, enabled=amp)
     session = _Session(config, data, folder, device, num_classes, model, criterion, optimizer, scheduler, scaler)
     if world_size > 1:
@@ -270,10 +285,7 @@ def _train_epoch(session: _Session, epoch: int, progress: bool) -> dict:
     warm_up = epoch < config.warmup_epochs
     for p in session.model.trunk_parameters():
         p.requires_grad_(not warm_up)
-    seed_everything(epoch_seed(config.seed, epoch))
-    if session.world_size > 1:  # augmentation differs per rank; the sampler's draws do not
-        seed_rank_augmentation(epoch_seed(config.seed, epoch), session.rank)
-    loader = train_loader(session.data.train, config, epoch, rank=session.rank, world_size=session.world_size)
+    loader = epoch_loader(session.data.train, config, epoch, rank=session.rank, world_size=session.world_size)
     try:
         stats = train_one_epoch(
             session.model, session.criterion, session.optimizer, loader,
@@ -295,8 +307,7 @@ def _train_epoch(session: _Session, epoch: int, progress: bool) -> dict:
     for term in STATISTICS:  # HIST: the epoch's mean of each term and statistic, as train_<name>
         if stats["steps"] and term in stats["steps"][0]:
             row[f"train_{term}"] = sum(s[term] for s in stats["steps"]) / len(stats["steps"])
-    if not warm_up:
-        session.scheduler.step()
+    end_epoch(session.scheduler, config, epoch)
     return row
 
 
@@ -451,39 +462,31 @@ def fit(
 def _open(stack: contextlib.ExitStack, config: TrainConfig, data: RunData | None, resume: bool,
           overwrite: bool) -> _Session:
     """The data (checked), the run folder (locked, started: the checkpoint to resume from), the
-    run's objects (built and restored). Rank 0 alone takes the folder and broadcasts the checkpoint."""
-    if distributed.world_size() == 1:
-        data = build_run_data(config) if data is None else data
-        data.check(config)
-        folder = RunFolder(config.output_dir)
-        _check_exists(folder, resume)
-        stack.enter_context(folder.lock())
-        checkpoint = folder.start(config, resume=resume, overwrite=overwrite)
-        _check_resumable(checkpoint, config, 1)
-        try:
-            session = _build(config, data, folder)
-        except BaseException:
-            if checkpoint is None:  # a new run that could not even be built leaves no folder to resume or replace
-                folder.clear()
-            raise
-        _restore(session, checkpoint)
-        return session
+    run's objects (built and restored). Rank 0 alone takes the folder and broadcasts the checkpoint;
+    in one process the collectives are plain calls. A new run that could not be built (on any rank)
+    leaves no folder to resume or replace."""
+    folder = RunFolder(config.output_dir)
+    opened = None  # (checkpoint, run id) on the rank that started the folder
 
     def start():
+        nonlocal opened
         check_world_size(config, distributed.world_size())
         run_data = build_run_data(config) if data is None else data
         run_data.check(config)
-        folder = RunFolder(config.output_dir)
-        opened = None
         if distributed.is_main():
             _check_exists(folder, resume)
             stack.enter_context(folder.lock())
             checkpoint = folder.start(config, resume=resume, overwrite=overwrite)
-            _check_resumable(checkpoint, config, distributed.world_size())
             opened = (checkpoint, folder.run_id)
-        return _build(config, run_data, folder), opened
+            _check_resumable(checkpoint, config, distributed.world_size())
+        return _build(config, run_data, folder)
 
-    session, opened = distributed.agree(start, "starting the run")
+    try:
+        session = distributed.agree(start, "starting the run")
+    except BaseException:
+        if opened is not None and opened[0] is None:  # this rank started a new run: nothing to keep
+            folder.clear()
+        raise
     with distributed.rank_failures("starting the run"):
         checkpoint, session.run_id = distributed.broadcast_from_main(opened)
     _restore(session, checkpoint)

@@ -114,6 +114,7 @@ class _Objective(nn.Module):
     def forward(self, images: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         embeddings = self.model(images)
         if self.gather:
+            labels = labels.to(embeddings.device, non_blocking=True)
             embeddings, labels = distributed.gather_rows(embeddings), distributed.gather_rows(labels)
         return self.criterion(embeddings, labels)
 

@@ -29,6 +29,7 @@ print(len(data), data.num_classes, sorted(p.name for p in (root / "data" / "glyp
 """
 
 
+@pytest.mark.slow
 def test_a_regular_install_reads_the_package_list_from_the_package(tmp_path):
     pytest.importorskip("setuptools", reason="building the wheel without isolation needs setuptools")
     source = tmp_path / "source"  # a copy: an in-tree build would write build/ into the checkout

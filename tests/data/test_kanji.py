@@ -144,6 +144,7 @@ def test_a_partial_cjk_install_is_warned_about(few, monkeypatch):
     assert "verify kanji --rebuild" in message and "fonts-ipafont-gothic" in message
 
 
+@pytest.mark.slow
 @pytest.mark.filterwarnings("ignore:kanji")
 def test_verify_rebuild_renders_again(few, monkeypatch, capsys):
     from histlib.data import verify

@@ -74,5 +74,13 @@ def test_transform_for_benchmarks_and_errors():
 
 
 def test_transforms_pickle_for_dataloader_workers():
+    """DataLoader workers receive the transform pickled: the copy must transform exactly as the original."""
+    image = Image.frombytes("RGB", (300, 200), bytes(range(256)) * (300 * 200 * 3 // 256) + bytes(300 * 200 * 3 % 256))
     for transform in (resnet_transform(True), bn_inception_transform(False), small_transform(True, channels=3, flip=True)):
-        pickle.loads(pickle.dumps(transform))
+        copy = pickle.loads(pickle.dumps(transform))
+        assert copy is not transform and [type(t) for t in copy.transforms] == [type(t) for t in transform.transforms]
+        torch.manual_seed(0)  # random crops and flips draw from torch's generator: the same draws on both
+        expected = transform(image)
+        torch.manual_seed(0)
+        torch.testing.assert_close(copy(image), expected, rtol=0, atol=0)
+        assert expected.shape[0] == 3 and expected.std() > 0  # a real, non-constant image went through

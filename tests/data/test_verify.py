@@ -90,6 +90,7 @@ def test_main_exit_status_and_output(tmp_path, capsys):
     assert main(["fashion-mnist", "--root", str(tmp_path)]) == 0
 
 
+@pytest.mark.slow
 def test_command_line_module(tmp_path):
     broken_cub(tmp_path)
     run = subprocess.run(

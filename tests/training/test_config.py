@@ -1,6 +1,6 @@
 import pytest
 
-from histlib.training.config import RECIPES, TrainConfig, get_config, parse_overrides
+from histlib.training.config import FROM_BENCHMARK, RECIPES, STAND_INS, TrainConfig, get_config, parse_overrides
 
 # Specification section 2, value for value.
 SPEC = {
@@ -22,6 +22,14 @@ def test_recipes_match_the_specification_table(name):
     assert config.dataset == name
     for key, value in {**COMMON, **SPEC[name]}.items():
         assert getattr(config, key) == value, key
+
+
+def test_each_stand_in_has_its_benchmarks_loss_settings_and_recall_columns():
+    for benchmark, stand_in in STAND_INS.items():
+        for name in FROM_BENCHMARK:  # tau, alpha, eval_ks: one source, the benchmark's recipe
+            assert getattr(RECIPES[stand_in], name) == getattr(RECIPES[benchmark], name), (stand_in, name)
+            assert getattr(RECIPES[f"{stand_in}_frozen"], name) == getattr(RECIPES[benchmark], name)
+    assert RECIPES["kanji"].eval_ks == (1, 10, 100, 1000) and (RECIPES["typefaces"].tau, RECIPES["typefaces"].alpha) == (32.0, 0.9)
 
 
 def test_honest_selection_is_the_default():

@@ -46,7 +46,7 @@ from histlib.training import RunFolderError, fit, get_config
 from histlib.training.parallel import ParallelObjective, check_world_size
 from histlib.training.runs import config_fingerprint, config_identity
 
-from .test_loop import Blobs, blob_data, small_config
+from ..conftest import Blobs, blob_data, small_config
 
 REPO = Path(__file__).resolve().parents[2]
 WORLD = 2
@@ -92,6 +92,21 @@ def _launch(target, out: Path, timeout_s: float = 60.0, guard_s: float = 300.0) 
             process.kill()
             process.join()
     return codes
+
+
+def _report_group(rank: int, out: str) -> None:
+    """run_local's target: this rank's view of the process group."""
+    Path(out, f"rank{rank}.txt").write_text(f"{distributed.rank()} {distributed.world_size()} {distributed.is_distributed()}")
+
+
+@pytest.mark.slow
+def test_run_local_starts_one_process_group_for_benchmarks(tmp_path):
+    distributed.run_local(_report_group, 2, str(tmp_path))
+    assert sorted(p.read_text() for p in tmp_path.glob("rank*.txt")) == ["0 2 True", "1 2 True"]
+    one = tmp_path / "one"
+    one.mkdir()
+    distributed.run_local(_report_group, 1, str(one))
+    assert (one / "rank0.txt").read_text() == "0 1 False"  # one process: no group
 
 
 def _errors(out: Path) -> str:
@@ -379,6 +394,7 @@ def _torchrun(args: list[str], env: dict, module: str = "histlib.train") -> subp
     return subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
 
 
+@pytest.mark.slow
 def test_torchrun_stops_a_hung_rank_after_the_timeout_and_resumes(tmp_path):
     from ..data.fixtures import make_cub
 

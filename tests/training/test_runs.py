@@ -18,7 +18,7 @@ from histlib.training import (
 )
 from histlib.training import loop as training_loop
 
-from .test_loop import blob_data, small_config
+from ..conftest import blob_data, small_config
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -30,7 +30,7 @@ def _start_training(folder: Path, epochs: int, extra: str = "", overwrite: bool 
         import time
         from pathlib import Path
         from histlib.training import fit
-        from tests.training.test_loop import blob_data, small_config
+        from tests.conftest import blob_data, small_config
         go = Path({str(folder)!r}).parent / "go"
         def pause(row):
             while not go.exists():
@@ -67,6 +67,7 @@ def _epochs_written(folder: Path, other_than: str = "") -> int:
     return 0 if history["run_id"] == other_than else len(history["epochs"])
 
 
+@pytest.mark.slow
 def test_a_killed_run_of_another_config_is_never_served_as_the_finished_one(tmp_path):
     folder = tmp_path / "x"
     a = small_config(tmp_path, output_dir=str(folder), epochs=2)
@@ -99,6 +100,7 @@ def test_files_of_two_runs_in_one_folder_are_refused(tmp_path):
         read_run(a)
 
 
+@pytest.mark.slow
 def test_a_second_process_gets_in_use_and_a_killed_holder_releases_the_folder(tmp_path):
     folder = tmp_path / "run"
     config = small_config(tmp_path, output_dir=str(folder), epochs=3)
@@ -122,6 +124,7 @@ def test_a_second_process_gets_in_use_and_a_killed_holder_releases_the_folder(tm
     assert _numbers(resumed.history) == _numbers(straight.history)  # kill -9 then resume: bit-identical on one machine
 
 
+@pytest.mark.slow
 def test_two_trainings_into_one_folder_cannot_both_run(tmp_path):
     folder = tmp_path / "run"
     process = _start_training(folder, epochs=2)
