@@ -25,7 +25,7 @@ from histlib.features import extract_features
 from histlib.models import EmbeddingNet
 from histlib.training import build_run_data, fit, get_config
 
-#: Each benchmark's recipe, training images and classes, and all its images (specification section 4).
+#: Each benchmark's recipe, training images and classes, and all its images (docs/hist.md, section "Benchmarks and their split").
 BENCHMARKS = {"CUB-200-2011": ("cub_frozen", 5864, 100, 5864 + 5924), "Cars-196": ("cars_frozen", 8054, 98, 8054 + 8131),
               "SOP": ("sop_frozen", 59551, 11318, 59551 + 60502)}
 

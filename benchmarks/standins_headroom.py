@@ -29,7 +29,7 @@ from histlib.models import EmbeddingNet
 from histlib.runtime import seed_everything
 from histlib.training import RECIPES, build_run_data, evaluate, fit, get_config, parse_overrides
 
-# The published benchmarks' training splits (specification section 4) and the stand-in for each.
+# The published benchmarks' training splits (docs/hist.md, section "Benchmarks and their split") and the stand-in for each.
 BENCHMARK_OF = {"glyphs": "CUB-200-2011", "typefaces": "Cars-196", "kanji": "SOP"}
 PUBLISHED = {  # name: (train classes, train images, test classes, test images, typical image size)
     "CUB-200-2011": (100, 5864, 100, 5924, "~500x360"),

@@ -1,4 +1,4 @@
-"""histlib: the HIST deep-metric-learning loss (CVPR 2022), written from its specification.
+"""histlib: the HIST deep-metric-learning loss (CVPR 2022), as docs/hist.md defines it.
 
 Public API:
     HISTLoss, HISTTerms, HypergraphNN      -- the loss (a pytorch-metric-learning loss)

@@ -3,6 +3,7 @@
 - :func:`draw_batch`: a training batch exactly as the loop draws it (sampler, seed, augmentation).
 - :func:`batch_composition`, :func:`expected_distinct_classes`: how many hyperedges a batch has and
   how many of them are singletons, measured and expected under random sampling.
+- :func:`chance_recall_at_k`: the Recall@K a random ranking scores on a split with these class sizes.
 - :func:`within_class_share`, :func:`uniform_within_class_share`: how much of G's weight stays
   within a class, and the value a uniform G (no structure) would give.
 - :func:`term_gradients`: the gradient each loss term sends to each embedding.
@@ -29,7 +30,7 @@ from . import functional as HF
 from .evaluation import mean_and_std
 
 __all__ = [
-    "draw_batch", "batch_composition", "expected_distinct_classes", "within_class_share",
+    "draw_batch", "batch_composition", "expected_distinct_classes", "chance_recall_at_k", "within_class_share",
     "uniform_within_class_share", "term_gradients", "summarize", "compare_to_reference", "hgnn_learning_split",
     "SeedBand", "seed_band", "same_setting",
 ]
@@ -79,6 +80,29 @@ def expected_distinct_classes(class_sizes: Iterable[int], batch_size: int) -> tu
     absent = np.exp([_log_comb(total - n, b) - log_all for n in sizes])
     single = np.array([n * math.exp(_log_comb(total - n, b - 1) - log_all) for n in sizes])
     return float(len(sizes) - absent.sum()), float(single.sum())
+
+
+def chance_recall_at_k(class_sizes: Iterable[int], k: int) -> float:
+    """Expected Recall@K of a random ranking: every image of a split of ``T`` images is a query
+    against the ``T - 1`` others, and a query whose class has ``n`` images (``n - 1`` class-mates)
+    misses them all in a random top K with probability C(T - n, K) / C(T - 1, K). A query without
+    a class-mate always misses, as in :func:`histlib.evaluation.retrieval_metrics`.
+
+    >>> round(chance_recall_at_k([2, 2], 1), 3)   # 4 images: one class-mate among 3 candidates
+    0.333
+    >>> chance_recall_at_k([2, 2], 3)             # K covers every candidate
+    1.0
+    >>> chance_recall_at_k([2, 2, 1], 4)          # the singleton's query never hits
+    0.8
+    """
+    sizes = np.asarray(list(class_sizes), dtype=np.int64)
+    total, k = int(sizes.sum()), int(k)
+    if total < 2 or k < 1:
+        raise ValueError(f"need at least 2 images and K >= 1, got {total} images and K = {k}")
+    k = min(k, total - 1)  # a longer list than the candidates holds them all
+    log_all = _log_comb(total - 1, k)
+    hits = {int(n): 1.0 - math.exp(_log_comb(total - int(n), k) - log_all) for n in np.unique(sizes)}
+    return float(sum(int(n) * hits[int(n)] for n in sizes) / total)
 
 
 def _log_comb(n: int, k: int) -> float:

@@ -1,4 +1,4 @@
-"""Retrieval evaluation (specification section 5): embed a split, Recall@K, MAP@R, R-Precision, NMI.
+"""Retrieval evaluation (docs/hist.md, section "Evaluation protocol"): embed a split, Recall@K, MAP@R, R-Precision, NMI.
 
 Every item of the split is a query against all the others (the query itself excluded, by index,
 so a duplicate embedding is still a valid neighbour); similarity is the cosine of L2-normalised
@@ -54,6 +54,8 @@ __all__ = [
     "precision_at_1",
     "average_precision_at_r",
     "r_precision",
+    "normalized_mutual_information",
+    "chance_nmi",
     "aggregate_runs",
     "mean_and_std",
     "format_recall_table",
@@ -558,6 +560,24 @@ def normalized_mutual_information(
 
         clusters = KMeans(n_clusters=k, n_init=1, random_state=seed).fit_predict(x)
     return float(normalized_mutual_info_score(labels.numpy(), clusters))
+
+
+def chance_nmi(labels: torch.Tensor, seed: int = 0, repeats: int = 3) -> float:
+    """NMI's chance level for ``labels`` (N,): the NMI of a random assignment to as many clusters as
+    there are classes, the mean over ``repeats`` seeded draws. It rises with the number of classes
+    (many clusters of few items share information with the labels by chance), so an NMI means
+    little without it.
+
+    >>> round(chance_nmi(torch.arange(1000) % 10), 2), round(chance_nmi(torch.arange(1000) % 200), 2)
+    (0.02, 0.69)
+    """
+    from sklearn.metrics import normalized_mutual_info_score
+
+    labels = torch.as_tensor(labels).numpy()
+    classes = len(np.unique(labels))
+    g = np.random.default_rng(seed)
+    return float(np.mean([normalized_mutual_info_score(labels, g.integers(0, classes, len(labels)))
+                          for _ in range(repeats)]))
 
 
 def _check_metric_inputs(embeddings, labels, ks, minimum: int = 2, name: str = "embeddings"):

@@ -1,4 +1,4 @@
-"""Pure tensor functions of the HIST loss (specification section 1).
+"""Pure tensor functions of the HIST loss (docs/hist.md, section "The loss").
 
 Each function is stateless and differentiable; :class:`histlib.HISTLoss` composes them and the
 hypergraph notebook calls them one at a time. Shapes: ``N`` samples, ``D`` embedding width,

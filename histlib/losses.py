@@ -130,7 +130,7 @@ class HypergraphNN(nn.Module):
 class HISTLoss(BaseMetricLossFunction):
     """Hypergraph-Induced Semantic Tuplet loss (Lim et al., CVPR 2022).
 
-    ``loss(embeddings, labels)`` returns ``L_D + lambda_s * L_CE`` (specification section 1):
+    ``loss(embeddings, labels)`` returns ``L_D + lambda_s * L_CE`` (docs/hist.md, section "The loss"):
     ``L_D`` pulls each sample into its learnable class distribution; ``L_CE`` trains a hypergraph
     neural network, whose hyperedges are the batch's classes, to classify each sample from its
     semantic tuplets. Like pytorch-metric-learning's ``ProxyAnchorLoss``, it is a drop-in

@@ -1,4 +1,4 @@
-"""Embedding networks (specification section 3): trunk -> GAP + GMP -> Linear(D) -> LayerNorm.
+"""Embedding networks (docs/hist.md, section "The embedding network"): trunk -> GAP + GMP -> Linear(D) -> LayerNorm.
 
 Backbones (:func:`build_backbone`):
 

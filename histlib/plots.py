@@ -1,15 +1,21 @@
 """Figures of the workbook; each function returns a matplotlib ``Figure`` (nothing is shown or saved).
 
-Conventions: axes are labelled, values that are compared share a fixed colour scale, and a class
-keeps one colour in every figure (:func:`class_colours`, indexed by the class's label).
+Conventions: axes are labelled and every colour scale has a labelled colour bar; values that are
+compared share a fixed colour scale (G always [0, ``G_SCALE / N``]); a setting on a log-spaced
+grid is drawn on a log axis (or at evenly spaced categorical positions); a class keeps one colour
+in every figure (:func:`class_colours`, indexed by the class's label, distinct colours for the
+classes shown together).
 
-- :func:`hypergraph_figure`: distances, incidence H and propagation G of one batch.
+- :func:`hypergraph_figure`: distances, incidence H and propagation G of one batch;
+  :func:`hypergraph_alpha_figure` H and G of one batch at several alphas.
 - :func:`sample_terms_figure`: each sample's two loss terms and the gradient each sends;
   :func:`batch_settings_figure` both views of one batch at several settings on fixed scales
   (:func:`fixed_log_axis`): the batch explorer's static version.
-- :func:`distribution_loss_vs_tau`: why ``L_D(tau)`` is U-shaped.
-- :func:`training_curves`: per-step losses (smoothed) and per-epoch metrics of a run.
-- :func:`embedding_map`, :func:`hyperedge_map`: 2-D maps of embeddings, and a batch's hyperedges.
+- :func:`distribution_loss_vs_tau`: what tau does to ``L_D`` for one fixed embedding (a U).
+- :func:`training_curves`: per-step losses (smoothed, with ``L_CE``'s chance value log C) and per-epoch
+  metrics of a run (the untrained network at epoch 0, the selected epoch marked).
+- :func:`embedding_map`, :func:`embedding_stages_figure`, :func:`hyperedge_map`: 2-D maps of
+  embeddings, the same points at several stages of training, and a batch's hyperedges.
 - :func:`retrieval_grid`: queries and their nearest neighbours with similarities.
 - :func:`sweep_figure`, :func:`convergence_figure`: the analysis sweeps with error bars, and
   their validation curves.
@@ -25,6 +31,7 @@ keeps one colour in every figure (:func:`class_colours`, indexed by the class's 
 
 from __future__ import annotations
 
+import functools
 import math
 import textwrap
 from collections.abc import Mapping, Sequence
@@ -44,7 +51,8 @@ __all__ = [
     "embedding_map", "hyperedge_map", "retrieval_grid", "sweep_figure", "convergence_figure", "grid_heatmaps",
     "hgnn_grid_figure", "membership_figure", "optimisation_history", "importance_figure", "save_figure",
     "LOSS_COLOURS", "LOSS_NAMES", "fixed_log_axis", "batch_settings_figure", "committed_points_figure",
-    "fine_tuning_figure", "as_numpy",
+    "fine_tuning_figure", "as_numpy", "colour_differences", "hypergraph_alpha_figure", "embedding_stages_figure",
+    "G_SCALE", "FEW_CLASSES", "g_colour_label",
 ]
 
 #: One colour and one display name per loss, in every figure.
@@ -56,39 +64,131 @@ def as_numpy(x) -> np.ndarray:
     return x.detach().cpu().numpy() if torch.is_tensor(x) else np.asarray(x)
 
 
-def class_colours(num_classes: int) -> np.ndarray:
-    """One fixed colour per class label, (num_classes, 3) RGB in [0, 1]: label ``c`` is always
-    ``class_colours(C)[c]``, in every figure of a split. Neighbouring labels get distant hues.
+def _oklab(rgb) -> np.ndarray:
+    """sRGB in [0, 1], (..., 3), to OKLab (Ottosson 2020) scaled by 100: Euclidean distances
+    approximate perceived colour differences (about 2 is just noticeable)."""
+    rgb = np.asarray(rgb, dtype=float)
+    linear = np.where(rgb <= 0.04045, rgb / 12.92, ((rgb + 0.055) / 1.055) ** 2.4)
+    lms = linear @ np.array([[0.4122214708, 0.5363325363, 0.0514459929],
+                             [0.2119034982, 0.6806995451, 0.1073969566],
+                             [0.0883024619, 0.2817188376, 0.6299787005]]).T
+    return 100 * np.cbrt(lms) @ np.array([[0.2104542553, 0.7936177850, -0.0040720468],
+                                          [1.9779984951, -2.4285922050, 0.4505937099],
+                                          [0.0259040371, 0.7827717662, -0.8086757660]]).T
 
-    >>> class_colours(5).shape
-    (5, 3)
+
+def colour_differences(colours) -> np.ndarray:
+    """(n, n) perceptual differences (OKLab distance x 100) between n RGB colours; the diagonal is 0.
+
+    >>> float(colour_differences([[0, 0, 0], [1, 1, 1]])[0, 1]).__round__()
+    100
     """
-    import seaborn as sns
+    lab = _oklab(colours)
+    return np.linalg.norm(lab[:, None] - lab[None], axis=-1)
 
-    palette = np.asarray(sns.color_palette("husl", num_classes))
-    stride = next(s for s in (7, 11, 13, 17, 19, 23, 1) if np.gcd(s, num_classes) == 1)
-    return palette[(np.arange(num_classes) * stride) % num_classes]
+
+@functools.lru_cache(maxsize=1)
+def _distinct_sequence(length: int) -> np.ndarray:
+    """The first ``length`` colours of one fixed sequence, each as far (OKLab) as possible from all
+    before it and from white, light grey, grey and black (the background and the context points):
+    a greedy farthest-point (Glasbey-style) choice among the sRGB colours of a 20-level grid with
+    OKLab lightness 45-85 and some chroma, starting from matplotlib's tab:blue."""
+    levels = np.linspace(0.0, 1.0, 20)
+    candidates = np.stack(np.meshgrid(levels, levels, levels, indexing="ij"), -1).reshape(-1, 3)
+    lab = _oklab(candidates)
+    keep = (lab[:, 0] >= 45) & (lab[:, 0] <= 85) & (np.hypot(lab[:, 1], lab[:, 2]) >= 8)
+    candidates, lab = candidates[keep], lab[keep]
+    reserved = _oklab([[1.0, 1.0, 1.0], [0.83, 0.83, 0.83], [0.5, 0.5, 0.5], [0.0, 0.0, 0.0]])
+    nearest = np.linalg.norm(lab[:, None] - reserved[None], axis=-1).min(1)
+    index = int(np.argmin(np.abs(candidates - np.array([31, 119, 180]) / 255).sum(1)))
+    chosen = []
+    for _ in range(length):
+        chosen.append(index)
+        nearest = np.minimum(nearest, np.linalg.norm(lab - lab[index], axis=1))
+        index = int(np.argmax(nearest))
+    return candidates[chosen]
+
+
+def class_colours(num_classes: int, first: Sequence[int] = ()) -> np.ndarray:
+    """One fixed colour per class label, (num_classes, 3) RGB in [0, 1]: label ``c`` is
+    ``class_colours(C, first)[c]`` in every figure that uses the same call, so a class keeps its
+    colour across the figures of a split.
+
+    The colours are a Glasbey-style sequence: each is the one farthest, in a perceptual colour space
+    (:func:`colour_differences`), from every earlier colour and from white and greys, which mark the
+    background and unselected points. The labels in ``first`` (e.g. the classes a figure shows
+    together) take the sequence's first, most distinct colours, in that order; the other labels
+    follow in label order. Any two of the first 12 colours differ by more than 15 (2 is just
+    noticeable), of the first 40 by more than 9 and of the first 80 by more than 7; figures with
+    many classes also write the class names.
+
+    >>> class_colours(5).shape, bool((class_colours(12)[:5] == class_colours(5)).all())
+    ((5, 3), True)
+    >>> bool((class_colours(80, first=[42, 7])[[42, 7]] == class_colours(2)).all())
+    True
+    """
+    first = [int(c) for c in first]
+    if len(set(first)) != len(first) or any(not 0 <= c < num_classes for c in first):
+        raise ValueError(f"first must name distinct labels in [0, {num_classes}), got {first}")
+    order = first + [c for c in range(num_classes) if c not in set(first)]
+    colours = np.empty((num_classes, 3))
+    colours[order] = _distinct_sequence(max(num_classes, 256))[:num_classes]
+    return colours
 
 
 # -- one batch's hypergraph ---------------------------------------------------------------------
 
 
-def _class_boundaries(ax, labels_sorted: np.ndarray, rows: bool = True, columns: bool = True) -> None:
-    edges = np.flatnonzero(np.diff(labels_sorted)) + 0.5
-    for edge in edges:
-        if rows:
+#: G's colour scale in every figure of it is [0, G_SCALE / N]: a uniform G (alpha = 0) has every
+#: entry 1/N, a third of the way up; brighter entries are clipped.
+G_SCALE = 3.0
+#: With more classes than this in a batch, heatmaps outline only the classes with two or more
+#: samples instead of drawing a line between every pair of classes (which would cover the picture).
+FEW_CLASSES = 12
+
+
+def g_colour_label(g_max: float, n: int) -> str:
+    """G's colour-bar label, naming its fixed scale (as a multiple of 1/N when it is one)."""
+    multiple = g_max * n
+    scale = f"{multiple:g}/N = {g_max:.2g}" if abs(multiple - round(multiple, 1)) < 1e-6 else f"{g_max:.3g}"
+    return f"G, fixed scale 0 to {scale}\n(uniform G: 1/N; brighter clipped)"
+
+
+def _class_boundaries(ax, labels_sorted: np.ndarray, square: bool, hyperedge_classes=None) -> None:
+    """Mark the classes of a heatmap whose rows are samples sorted by class.
+
+    Up to :data:`FEW_CLASSES` classes: a white line between classes (across the rows; also down
+    the columns when the columns are the same samples, ``square``). More: a white outline around
+    each class with two or more samples only (on G the class's diagonal block; on a samples x
+    hyperedges panel the class's samples in its own hyperedge's column); singletons stay unmarked.
+    """
+    from matplotlib.patches import Rectangle
+
+    classes, starts, counts = np.unique(labels_sorted, return_index=True, return_counts=True)
+    if len(classes) <= FEW_CLASSES:
+        for edge in starts[1:] - 0.5:
             ax.axhline(edge, color="white", lw=0.6, alpha=0.8)
-        if columns:
-            ax.axvline(edge, color="white", lw=0.6, alpha=0.8)
+            if square:
+                ax.axvline(edge, color="white", lw=0.6, alpha=0.8)
+        return
+    columns = list(as_numpy(hyperedge_classes)) if hyperedge_classes is not None else None
+    for c, start, count in zip(classes, starts, counts):
+        if count < 2:
+            continue
+        x = start - 0.5 if square else columns.index(c) - 0.5
+        ax.add_patch(Rectangle((x, start - 0.5), count if square else 1, count, fill=False, edgecolor="white",
+                               lw=0.9))
 
 
 def hypergraph_figure(terms: HISTTerms, labels, title: str = "", g_max: float | None = None,
                       class_names: Sequence[str] | None = None) -> plt.Figure:
     """Heatmaps of one batch: distances to the classes present, H and G, samples sorted by class.
 
-    Colour scales are fixed so that figures can be compared: d over its whole range [0, 4], H over
-    [0, 1] and G over [0, ``g_max``] (default: this G's largest entry). White lines separate
-    classes.
+    Colour scales are fixed so that figures can be compared, each named in its colour bar: d over
+    its whole range [0, 4], H over [0, 1] and G over [0, ``g_max``] (default ``G_SCALE / N``, the
+    scale of every figure of G). Classes are marked by :func:`_class_boundaries`: lines between
+    them when there are at most :data:`FEW_CLASSES`, else outlines of the classes with two or more
+    samples.
 
     Args:
         terms: from ``HISTLoss.compute_terms``. labels: (N,) the batch's labels.
@@ -98,19 +198,23 @@ def hypergraph_figure(terms: HISTTerms, labels, title: str = "", g_max: float | 
     sorted_labels = labels[order]
     classes = as_numpy(terms.hyperedge_classes)
     propagation = as_numpy(terms.propagation)[order][:, order]
-    g_max = float(propagation.max()) if g_max is None else g_max
+    g_max = G_SCALE / len(labels) if g_max is None else g_max
+    few = len(classes) <= FEW_CLASSES
     panels = [
-        ("distance d to each class present", as_numpy(terms.distances)[order][:, classes], "viridis_r", 0.0, 4.0),
-        ("incidence H (1 = own class)", as_numpy(terms.incidence)[order], "magma", 0.0, 1.0),
-        ("propagation G", propagation, "magma", 0.0, g_max),
+        ("distance d to each class present", as_numpy(terms.distances)[order][:, classes], "viridis_r", 0.0, 4.0,
+         "d (fixed scale 0 to 4)"),
+        ("incidence H (1 = own class)", as_numpy(terms.incidence)[order], "magma", 0.0, 1.0, "H (fixed scale 0 to 1)"),
+        ("G (propagation)", propagation, "magma", 0.0, g_max, g_colour_label(g_max, len(labels))),
     ]
     fig, axes = plt.subplots(1, 3, figsize=(14, 4.4), constrained_layout=True,
                              gridspec_kw={"width_ratios": [len(classes), len(classes), len(labels)]})
-    for ax, (name, values, cmap, low, high) in zip(axes, panels):
+    for ax, (name, values, cmap, low, high, label) in zip(axes, panels):
         image = ax.imshow(values, cmap=cmap, vmin=low, vmax=high, aspect="auto", interpolation="nearest")
-        ax.set_title(name, fontsize=10)
-        fig.colorbar(image, ax=ax, shrink=0.85)
-        _class_boundaries(ax, sorted_labels, columns=ax is axes[2])
+        outlined = "" if few else ("\n(white boxes: the classes with 2+ samples)" if ax is axes[2] else
+                                   "\n(white boxes: own class, for classes with 2+ samples)")
+        ax.set_title(name + outlined, fontsize=10)
+        fig.colorbar(image, ax=ax, shrink=0.85, label=label)
+        _class_boundaries(ax, sorted_labels, square=ax is axes[2], hyperedge_classes=classes)
     for ax in axes[:2]:
         ax.set_xlabel("hyperedge (a class present in the batch)")
         names = [class_names[c] if class_names is not None else str(c) for c in classes]
@@ -168,9 +272,9 @@ def fixed_log_axis(ax, limits: tuple[float, float], ylabel: str) -> None:
 
 def batch_settings_figure(rows: Sequence[Mapping], g_scale: float, loss_limits: tuple[float, float],
                           gradient_limits: tuple[float, float], title: str = "") -> plt.Figure:
-    """One batch under several settings, one row each, on scales fixed across the rows: H, G, each
-    sample's ``L_D`` and ``L_CE``, and the gradient each term sends to each embedding (samples
-    sorted by class). The static version of :class:`histlib.widgets.BatchExplorer`.
+    """One batch under several settings, one row each, on scales fixed across the rows: H, G (each
+    with its colour bar), each sample's ``L_D`` and ``L_CE``, and the gradient each term sends to
+    each embedding (samples sorted by class). The static version of :class:`histlib.widgets.BatchExplorer`.
 
     Args:
         rows: dicts with ``name`` (the row's label: state and settings), ``labels`` (N,), ``terms``
@@ -180,17 +284,18 @@ def batch_settings_figure(rows: Sequence[Mapping], g_scale: float, loss_limits: 
         loss_limits, gradient_limits: the (low, high) of the log axes of the loss and gradient bars.
     """
     fig, axes = plt.subplots(len(rows), 4, figsize=(16, 3.0 * len(rows)), squeeze=False,
-                             constrained_layout=True, gridspec_kw={"width_ratios": [1, 1.6, 1.6, 1.6]})
+                             constrained_layout=True, gridspec_kw={"width_ratios": [1.15, 1.6, 1.6, 1.6]})
     for row, panel in zip(axes, rows):
         terms, gradients = panel["terms"], panel["gradients"]
         labels = as_numpy(panel["labels"])
         order = np.argsort(labels, kind="stable")
         n = len(labels)
-        row[0].imshow(as_numpy(terms.incidence)[order], cmap="magma", vmin=0, vmax=1, aspect="auto",
-                      interpolation="nearest")
+        image = row[0].imshow(as_numpy(terms.incidence)[order], cmap="magma", vmin=0, vmax=1, aspect="auto",
+                              interpolation="nearest")
+        fig.colorbar(image, ax=row[0], shrink=0.8, label="H (0 to 1)")
         image = row[1].imshow(as_numpy(terms.propagation)[order][:, order], cmap="magma", vmin=0, vmax=g_scale / n,
                               aspect="auto", interpolation="nearest")
-        fig.colorbar(image, ax=row[1], shrink=0.8)
+        fig.colorbar(image, ax=row[1], shrink=0.8, label=g_colour_label(g_scale / n, n))
         x = np.arange(n)
         for ax, (a, b), limits, ylabel in (
             (row[2], (terms.sample_distribution_loss, terms.sample_hgnn_loss), loss_limits, "loss"),
@@ -215,13 +320,48 @@ def batch_settings_figure(rows: Sequence[Mapping], g_scale: float, loss_limits: 
     return fig
 
 
-def distribution_loss_vs_tau(distances: torch.Tensor, labels: torch.Tensor, taus: Sequence[float],
-                             title: str = "") -> plt.Figure:
-    """``L_D`` against tau for fixed distances, split into the samples whose own class is the
-    nearest distribution and those for which another class is nearer.
+def hypergraph_alpha_figure(distances: torch.Tensor, labels: torch.Tensor, alphas: Sequence[float],
+                            g_max: float | None = None, title: str = "") -> plt.Figure:
+    """H (top row) and G (bottom row) of one batch at several alphas, for fixed distances: each row
+    on one fixed colour scale with its colour bar (H over [0, 1]; G over [0, ``g_max``], default
+    ``G_SCALE / N`` as in every figure of G), samples sorted by class.
 
-    Args: distances (N, C), labels (N,). For the first group ``-log softmax`` falls to 0 as tau
-    grows; for the second it grows about linearly, as tau times the distance gap: the mean is U-shaped.
+    Args: distances (N, C) to every class, labels (N,).
+    """
+    from .functional import incidence_matrix, propagation_matrix
+
+    labels = torch.as_tensor(labels)
+    order = torch.argsort(labels, stable=True)
+    n = len(labels)
+    g_max = G_SCALE / n if g_max is None else g_max
+    fig, axes = plt.subplots(2, len(alphas), figsize=(3.6 * len(alphas) + 1.2, 6.5), squeeze=False,
+                             constrained_layout=True)
+    with torch.no_grad():
+        for column, alpha in enumerate(alphas):
+            incidence, _ = incidence_matrix(distances, labels, alpha)
+            propagation = propagation_matrix(incidence)
+            top = axes[0, column].imshow(as_numpy(incidence[order]), cmap="magma", vmin=0, vmax=1, aspect="auto",
+                                         interpolation="nearest")
+            bottom = axes[1, column].imshow(as_numpy(propagation[order][:, order]), cmap="magma", vmin=0,
+                                            vmax=g_max, aspect="auto", interpolation="nearest")
+            axes[0, column].set(title=f"H, alpha = {alpha:g}", xlabel="hyperedge", ylabel="sample (by class)")
+            axes[1, column].set(title=f"G, alpha = {alpha:g}", xlabel="sample (by class)", ylabel="sample (by class)")
+    fig.colorbar(top, ax=axes[0, :].tolist(), shrink=0.85, pad=0.01, label="H, fixed scale 0 to 1")
+    fig.colorbar(bottom, ax=axes[1, :].tolist(), shrink=0.85, pad=0.01, label=g_colour_label(g_max, n))
+    if title:
+        fig.suptitle(title)
+    return fig
+
+
+def distribution_loss_vs_tau(distances: torch.Tensor, labels: torch.Tensor, taus: Sequence[float],
+                             title: str = "", trained_tau: float | None = None) -> plt.Figure:
+    """``L_D`` against tau for fixed distances (one embedding), split into the samples whose own
+    class is the nearest distribution and those for which another class is nearer; tau on a log
+    axis (base 2), a tick at each tau drawn.
+
+    Args: distances (N, C), labels (N,); trained_tau: the tau the distances were trained with,
+    marked by a vertical line. For the first group ``-log softmax`` falls to 0 as tau grows; for the
+    second it grows about linearly, as tau times the distance gap: the mean is U-shaped.
     """
     from .functional import distribution_loss
 
@@ -232,12 +372,20 @@ def distribution_loss_vs_tau(distances: torch.Tensor, labels: torch.Tensor, taus
     right = own < others.min(dim=1).values
     curves = {"all samples (L_D)": torch.ones_like(right), f"own class nearest ({int(right.sum())})": right,
               f"another class nearer ({int((~right).sum())})": ~right}
-    fig, ax = plt.subplots(figsize=(5.5, 3.6), constrained_layout=True)
+    fig, ax = plt.subplots(figsize=(5.8, 3.7), constrained_layout=True)
     for (name, mask), style in zip(curves.items(), ("-", "--", ":")):
         if mask.any():
             values = [float(distribution_loss(d[mask], y[mask], t)) for t in taus]
             ax.plot(taus, values, style, marker="o", ms=3, label=name)
-    ax.set(xlabel="tau", ylabel="mean -log softmax(-tau d)[own class]", title=title or "L_D against tau")
+    if trained_tau is not None:
+        ax.axvline(trained_tau, color="grey", lw=1, alpha=0.7,
+                   label=f"tau the model was trained with ({trained_tau:g})")
+    ax.set_xscale("log", base=2)
+    ax.xaxis.set_major_locator(FixedLocator(list(taus)))
+    ax.xaxis.set_minor_locator(NullLocator())
+    ax.set_xticks(list(taus), [f"{t:g}" for t in taus])
+    ax.set(xlabel="tau (log scale)", ylabel="mean -log softmax(-tau d)[own class]",
+           title=title or "L_D against tau")
     ax.legend(fontsize=8)
     return fig
 
@@ -255,13 +403,20 @@ def _smooth(values: np.ndarray, window: int) -> np.ndarray:
 
 
 def training_curves(history: Sequence[Mapping[str, float]], steps: Sequence[Mapping[str, float]] = (),
-                    metrics: Sequence[str] = ("recall@1", "map@r"), title: str = "", smooth: int = 15) -> plt.Figure:
+                    metrics: Sequence[str] = ("recall@1", "map@r"), title: str = "", smooth: int = 15, *,
+                    chance_loss: float | None = None, initial: Mapping[str, float] | None = None,
+                    selected_epoch: int | None = None) -> plt.Figure:
     """The losses per step (moving average over ``smooth`` steps) and the metrics per epoch.
 
     Args:
         history: ``FitResult.history`` (one row per epoch). steps: ``FitResult.steps`` (one row per
             step; HIST's rows carry ``distribution_loss`` and ``hgnn_loss``).
         metrics: per-epoch metrics to plot (validation dashed, test solid), in percent.
+        chance_loss: drawn as a dashed horizontal line on the loss panel, labelled as the chance value
+            of ``L_CE`` (``log C`` for C training classes: the loss of a uniform prediction).
+        initial: the untrained network's metrics, keyed as the history's rows (``"val_map@r"``,
+            ``"test_recall@1"``, ...): drawn at epoch 0 and joined to epoch 1.
+        selected_epoch: the selected epoch (1-based), marked by a vertical line on the metric panels.
     """
     fig, axes = plt.subplots(1, 1 + len(metrics), figsize=(4.6 * (1 + len(metrics)), 3.5), constrained_layout=True)
     ax = axes[0]
@@ -277,23 +432,32 @@ def training_curves(history: Sequence[Mapping[str, float]], steps: Sequence[Mapp
             raw = np.array([row[key] for row in steps])
             ax.plot(x, raw, color=colour, alpha=0.15, lw=0.8)
             ax.plot(x, _smooth(raw, smooth), color=colour, lw=1.6, label=name)
-        ax.legend(fontsize=8)
     else:
-        ax.plot([row["epoch"] for row in history], [row["train_loss"] for row in history], marker="o")
+        ax.plot([row["epoch"] for row in history], [row["train_loss"] for row in history], marker="o",
+                label="training loss")
+    if chance_loss is not None:
+        ax.axhline(chance_loss, color="tab:red", ls="--", lw=1.0, zorder=3,  # dashed over L_CE, which may lie on it
+                   label="log C: chance value of L_CE")
+    ax.legend(fontsize=8)
     ax.set(title="training loss per step", xlabel="epoch", ylabel="loss")
     epochs = [row["epoch"] for row in history]
+    initial = initial or {}
     for ax, metric in zip(axes[1:], metrics):
         for split, style in (("val", "--"), ("test", "-")):
             key = f"{split}_{metric}"
-            if any(key in row for row in history):
-                ax.plot([row["epoch"] for row in history if key in row],
-                        [100 * row[key] for row in history if key in row], style, marker="o",
+            if any(key in row for row in history) or key in initial:
+                points = ([(0, initial[key])] if key in initial else []) + \
+                    [(row["epoch"], row[key]) for row in history if key in row]
+                ax.plot([e for e, _ in points], [100 * v for _, v in points], style, marker="o",
                         label={"val": "validation classes", "test": "unseen test classes"}[split])
-        ax.set(title=f"{metric_name(metric)} per epoch", xlabel="epoch", ylabel=f"{metric_name(metric)} (%)")
+        if selected_epoch is not None:
+            ax.axvline(selected_epoch, color="grey", ls=":", lw=1.2, label=f"selected epoch ({selected_epoch})")
+        ax.set(title=f"{metric_name(metric)} per epoch", ylabel=f"{metric_name(metric)} (%)",
+               xlabel="epoch (0: the untrained network)" if initial else "epoch")
         ax.legend(fontsize=8)
-    for ax in axes:
+    for i, ax in enumerate(axes):  # metric panels start at epoch 0 when they show the untrained network
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-        ax.set_xlim(0 if steps else min(epochs) - 0.2, max(epochs) + 0.2)
+        ax.set_xlim(-0.2 if i and initial else 0 if steps else min(epochs) - 0.2, max(epochs) + 0.2)
     if title:
         fig.suptitle(title)
     return fig
@@ -302,11 +466,54 @@ def training_curves(history: Sequence[Mapping[str, float]], steps: Sequence[Mapp
 # -- maps of the embedding space --------------------------------------------------------------------
 
 
+def _label_points(ax, points, names, colours=None, fontsize: float = 8, avoid=None) -> list:
+    """Write ``names[i]`` next to ``points[i]`` (data coordinates) without overlapping: each label
+    takes the first of eight places around its point (offsets in points) whose box overlaps no
+    label placed before and no point of ``avoid`` (data coordinates, e.g. the markers), else the
+    place with the fewest overlaps. The labels do not move the layout. Returns the annotations."""
+    import matplotlib.patheffects as pe
+
+    fig = ax.figure
+    fig.draw_without_rendering()  # fixes the layout, so that data and pixels correspond
+    renderer = fig.canvas.get_renderer()
+    to_pixels = ax.transData.transform
+    obstacles = [] if avoid is None else [(x - 7, y - 7, x + 7, y + 7) for x, y in to_pixels(np.asarray(avoid))]
+    placed, annotations = [], []
+    offsets = [(7, 5), (7, -13), (-7, 5), (-7, -13), (0, 12), (0, -20), (12, -4), (-12, -4)]
+
+    def overlaps(box, boxes):
+        return sum(box.x0 < b[2] and box.x1 > b[0] and box.y0 < b[3] and box.y1 > b[1] for b in boxes)
+
+    for i in np.argsort(-np.asarray(points)[:, 1], kind="stable"):
+        best = None
+        for dx, dy in offsets:
+            text = ax.annotate(names[i], points[i], xytext=(dx, dy), textcoords="offset points", fontsize=fontsize,
+                               ha="left" if dx >= 0 else "right", zorder=6,
+                               color="black" if colours is None else colours[i],
+                               path_effects=[pe.withStroke(linewidth=2.5, foreground="white")])
+            text.set_in_layout(False)
+            box = text.get_window_extent(renderer)
+            score = 2 * overlaps(box, placed) + overlaps(box, obstacles)
+            if best is None or score < best[0]:
+                if best is not None:
+                    best[1].remove()
+                best = (score, text, box)
+            else:
+                text.remove()
+            if score == 0:
+                break
+        placed.append((best[2].x0, best[2].y0, best[2].x1, best[2].y1))
+        annotations.append(best[1])
+    return annotations
+
+
 def embedding_map(coords, labels, colours: np.ndarray, class_names: Sequence[str] | None = None,
-                  title: str = "", ax=None, legend_max: int = 12, limits=None, size: float = 6) -> plt.Figure:
+                  title: str = "", ax=None, legend_max: int = 12, limits=None, size: float = 6,
+                  direct_labels: bool = False) -> plt.Figure:
     """Scatter of 2-D ``coords`` (N, 2) coloured by ``labels`` (N,) with ``colours[label]``.
 
     ``limits``: ``((xmin, xmax), (ymin, ymax))`` to share one frame between several maps.
+    ``direct_labels``: also write each class's name at the median of its points (in the limits).
     """
     coords, labels = as_numpy(coords), as_numpy(labels)
     fig = ax.figure if ax is not None else plt.figure(figsize=(7, 6), layout="constrained")
@@ -322,6 +529,53 @@ def embedding_map(coords, labels, colours: np.ndarray, class_names: Sequence[str
     if limits is not None:
         ax.set(xlim=limits[0], ylim=limits[1])
     ax.set(xticks=[], yticks=[], title=title, xlabel="UMAP 1", ylabel="UMAP 2")
+    if direct_labels:
+        centres = np.array([np.median(coords[labels == c], axis=0) for c in classes])
+        _label_points(ax, centres, [class_names[c] if class_names is not None else str(c) for c in classes],
+                      colours=[0.75 * np.asarray(colours[c]) for c in classes], fontsize=9)
+    return fig
+
+
+def _frame(points: np.ndarray, pad: float = 0.05) -> tuple:
+    low, high = points.min(0), points.max(0)
+    margin = pad * np.maximum(high - low, 1e-9)
+    return tuple((float(lo - m), float(hi + m)) for lo, hi, m in zip(low, high, margin))
+
+
+def embedding_stages_figure(maps: Mapping[str, np.ndarray], labels, colours: np.ndarray,
+                            class_names: Sequence[str] | None = None, own_axes: Sequence[str] = (),
+                            title: str = "") -> plt.Figure:
+    """The same points at several stages of training (e.g. one UMAP fitted on all stages together),
+    one panel each (:func:`embedding_map`, each class in its colour, named at its median), and the
+    classes' legend right of the last panel.
+
+    The panels share one frame, so that what moves between them is the embedding, except the
+    stages named in ``own_axes``: a stage whose points fill a small part of the shared map (e.g. an
+    untrained network, all of whose embeddings are alike) is zoomed to its own points, and its
+    title says so and by how much.
+
+    Args: maps: ``{stage name: (N, 2) coords}``; labels (N,); colours: ``colours[label]``.
+    """
+    labels = as_numpy(labels)
+    maps = {name: as_numpy(xy) for name, xy in maps.items()}
+    shared = [xy for name, xy in maps.items() if name not in own_axes] or list(maps.values())
+    frame = _frame(np.concatenate(shared))
+    fig, axes = plt.subplots(1, len(maps), figsize=(5.6 * len(maps) + 1.2, 5.8), squeeze=False,
+                             constrained_layout=True)
+    for ax, (name, xy) in zip(axes[0], maps.items()):
+        limits, label = frame, name
+        if name in own_axes:
+            limits = _frame(xy)
+            zoom = min((f[1] - f[0]) / (o[1] - o[0]) for f, o in zip(frame, limits))
+            label = f"{name}\nzoomed in x{zoom:.0f} (own axes; the others share one)"
+        embedding_map(xy, labels, colours, class_names, title=label, ax=ax, limits=limits, legend_max=0,
+                      direct_labels=class_names is not None)
+    classes = np.unique(labels)
+    axes[0, -1].legend(handles=[Line2D([], [], marker="o", ls="", color=colours[c],
+                                       label=class_names[c] if class_names is not None else str(c)) for c in classes],
+                       fontsize=8, loc="center left", bbox_to_anchor=(1, 0.5))
+    if title:
+        fig.suptitle(title)
     return fig
 
 
@@ -330,10 +584,12 @@ def hyperedge_map(coords, labels, colours: np.ndarray, members_coords, members_l
                   strongest: int = 2, threshold: float = 0.05) -> plt.Figure:
     """A batch's hypergraph over a 2-D map of the embedding space.
 
-    Each batch member (a ring in its class colour) is joined by a solid line to its own hyperedge
-    (a star: its class's learned mean, mapped into the same 2-D space) and by dashed lines to its
-    ``strongest`` other hyperedges whose soft membership H exceeds ``threshold``; line width and
-    opacity grow with H (legend). The grey points are the rest of the split, for context.
+    Each hyperedge is a class present in the batch, drawn as a star at its class distribution's
+    learned mean (mapped into the same 2-D space), in the class's colour and named next to it. Each
+    drawn batch member (a ring in its class colour) is joined by a solid line to its own hyperedge
+    and by dashed lines to its ``strongest`` other hyperedges whose soft membership H exceeds
+    ``threshold``; line width and opacity grow with H (legend). The grey points are the rest of
+    the map, for context.
 
     Args:
         coords (M, 2), labels (M,): the background map. members_coords (N, 2), members_labels (N,):
@@ -342,7 +598,7 @@ def hyperedge_map(coords, labels, colours: np.ndarray, members_coords, members_l
     coords, labels = as_numpy(coords), as_numpy(labels)
     members_coords, members_labels = as_numpy(members_coords), as_numpy(members_labels)
     incidence, edge_classes, edge_coords = as_numpy(incidence), as_numpy(edge_classes), as_numpy(edge_coords)
-    fig, ax = plt.subplots(figsize=(8.5, 7), constrained_layout=True)
+    fig, ax = plt.subplots(figsize=(9, 7.5), constrained_layout=True)
     ax.scatter(coords[:, 0], coords[:, 1], s=3, color="lightgrey", alpha=0.5, zorder=0)
 
     def style(weight):
@@ -357,18 +613,18 @@ def hyperedge_map(coords, labels, colours: np.ndarray, members_coords, members_l
                     **style(float(incidence[i, e])))
     ax.scatter(members_coords[:, 0], members_coords[:, 1], s=45, facecolor="white",
                edgecolor=colours[members_labels], linewidth=2, zorder=3)
-    ax.scatter(edge_coords[:, 0], edge_coords[:, 1], marker="*", s=320, color=colours[edge_classes],
-               edgecolor="black", zorder=4)
-    if class_names is not None and len(edge_classes) <= 16:
-        for e, c in enumerate(edge_classes):
-            ax.annotate(class_names[c], edge_coords[e], xytext=(6, 6), textcoords="offset points", fontsize=9)
+    ax.scatter(edge_coords[:, 0], edge_coords[:, 1], marker="*", s=230, color=colours[edge_classes],
+               edgecolor="black", linewidth=0.6, zorder=4)
     handles = [
-        Line2D([], [], marker="*", ls="", ms=14, color="grey", mec="black", label="hyperedge (learned class mean)"),
+        Line2D([], [], marker="*", ls="", ms=13, color="grey", mec="black",
+               label="hyperedge: a class in the batch,\nat its distribution's learned mean"),
         Line2D([], [], marker="o", ls="", ms=7, mfc="white", mec="grey", mew=2, label="batch sample"),
         Line2D([], [], color="grey", **style(1.0), label="own hyperedge (H = 1)"),
     ] + [Line2D([], [], color="grey", ls="--", **style(w), label=f"soft membership H = {w:g}") for w in (0.5, 0.2)]
     ax.legend(handles=handles, fontsize=8, loc="best")
     ax.set(xticks=[], yticks=[], xlabel="UMAP 1", ylabel="UMAP 2", title=title)
+    names = [class_names[c] if class_names is not None else str(c) for c in edge_classes]
+    _label_points(ax, edge_coords, names, fontsize=8, avoid=np.concatenate([edge_coords, members_coords]))
     return fig
 
 

@@ -22,24 +22,25 @@ import warnings
 from .evaluation import metric_name
 from .losses import STATISTICS
 from .paths import DATA, FIGURES, RESULTS, ROOT, RUNS
-from .training import FitResult, RunFolder, TrainConfig, get_config, parse_overrides
+from .training import FitResult, RunFolder, TrainConfig, config_differences, get_config, parse_overrides
 from .training import loop as _loop
 from .training.config import STAND_INS
 from .training import load_or_train as _load_or_train
 
 __all__ = [
     "ROOT", "DATA", "RUNS", "RESULTS", "FIGURES", "PUBLISHED", "PUBLISHED_NOTES", "STAND_INS",
-    "notebook_config", "load_or_train", "check_trained", "quiet",
+    "notebook_config", "load_or_train", "check_trained", "quiet", "recipe_differences", "untrained_metrics",
+    "epoch_table",
 ]
 
 
-#: Specification section 6: published Recall@K (%) of HIST, ResNet-50, D = 512, mean +/- std.
+#: Published Recall@K (%) of HIST, ResNet-50, D = 512, mean +/- std (docs/hist.md, section "Published numbers").
 PUBLISHED = {
     "cub": {"recall@1": (71.4, 0.2), "recall@2": (81.1, 0.3), "recall@4": (88.1, 0.2)},
     "cars": {"recall@1": (89.6, 0.2), "recall@2": (93.9, 0.1), "recall@4": (96.4, 0.1)},
     "sop": {"recall@1": (81.4, 0.2), "recall@10": (92.0, 0.2), "recall@100": (96.7, 0.1)},
 }
-#: Specification section 6: Proxy-Anchor's own re-run (R@1 %) and independent HIST reproductions.
+#: Proxy-Anchor's own re-run (R@1 %) and independent HIST reproductions (docs/hist.md, section "Published numbers").
 PUBLISHED_NOTES = {
     "cub": "Proxy-Anchor (its own re-run): R@1 69.9; independent reproductions of HIST: about 70.0",
     "cars": "Proxy-Anchor (its own re-run): R@1 87.7; independent reproductions reach the paper",
@@ -124,6 +125,87 @@ def check_trained(metrics: dict, bands: dict, untrained: dict | None = None, gai
                                  f"untrained network's {100 * untrained[metric]:.1f}: training did not learn")
         gained.append(f"{metric_name(metric)} >= {factor:g}x the untrained network")
     return "OK: " + ", ".join(parts) + ("; " + ", ".join(gained) if gained else "")
+
+
+def recipe_differences(reference: TrainConfig, config: TrainConfig,
+                       names: tuple[str, str] = ("published recipe", "this run")) -> str:
+    """Every field in which ``config`` differs from ``reference`` (all but where the run and its data
+    live: :func:`histlib.training.config_differences`), one line each with both values.
+
+    >>> from histlib.training import get_config
+    >>> print(recipe_differences(get_config("cub"), get_config("cub", epochs=5, lr=1e-3)))
+    field   published recipe  this run
+    epochs  40                5
+    lr      0.00012           0.001
+    >>> recipe_differences(get_config("cub"), get_config("cub", output_dir="elsewhere"))
+    'none: this run is the published recipe'
+    """
+    fields = config_differences(reference, config)
+    if not fields:
+        return f"none: {names[1]} is the {names[0]}"
+    rows = [("field", *names)] + [(name, str(getattr(reference, name)), str(getattr(config, name))) for name in fields]
+    widths = [max(len(row[i]) for row in rows) for i in range(3)]
+    return "\n".join(f"{row[0]:<{widths[0]}}  {row[1]:<{widths[1]}}  {row[2]}".rstrip() for row in rows)
+
+
+def untrained_metrics(config: TrainConfig, data) -> dict[str, float]:
+    """The metrics of the network a run of ``config`` starts from (its seeded initialisation,
+    :func:`histlib.training.initial_state`) on the validation split (when ``data`` has one) and the
+    test split, keyed as the rows of a run's history: ``"val_map@r"``, ``"test_recall@1"``, ...
+    The epoch-0 point of :func:`histlib.plots.training_curves` and of :func:`epoch_table`."""
+    from .training import evaluate, initial_state
+
+    model = initial_state(config, data.num_classes)[0]
+    metrics = {}
+    for split in ("val", "test"):
+        if getattr(data, split, None) is not None:
+            values = evaluate(model, getattr(data, split), config, progress=False)
+            metrics.update({f"{split}_{name}": value for name, value in values.items()})
+    return metrics
+
+
+#: Column titles of :func:`epoch_table` for a history's training columns.
+_EPOCH_COLUMNS = {"lr": "lr", "train_loss": "loss", "train_distribution_loss": "L_D", "train_hgnn_loss": "L_CE",
+                  "train_hgnn_loss_ratio": "L_CE/log C", "train_hgnn_accuracy": "HGNN acc.",
+                  "train_other_membership": "other memb."}
+
+
+def epoch_table(history: list[dict], columns: list[str], selected_epoch: int | None = None,
+                initial: dict | None = None) -> str:
+    """One line per epoch of a run's ``history``: its ``columns`` (``"lr"``, ``"train_*"`` statistics,
+    ``"val_*"`` / ``"test_*"`` metrics, the metrics in percent), the selected epoch (1-based) marked,
+    and, with ``initial`` (:func:`untrained_metrics`), the untrained network as epoch 0.
+
+    >>> history = [{"epoch": 1, "lr": 0.002, "val_map@r": 0.2}, {"epoch": 2, "lr": 0.001, "val_map@r": 0.25}]
+    >>> print(epoch_table(history, ["lr", "val_map@r"], selected_epoch=2, initial={"val_map@r": 0.04}))
+    epoch  lr     val MAP@R
+        0               4.0  (untrained)
+        1  0.002       20.0
+        2  0.001       25.0  <- selected
+    """
+    def title(column):
+        split, _, metric = column.partition("_")
+        return f"{split} {metric_name(metric)}" if split in ("val", "test") else _EPOCH_COLUMNS.get(column, column)
+
+    def cell(row, column):
+        if column not in row:
+            return ""
+        value = row[column]
+        if column.startswith(("val_", "test_")):
+            return f"{100 * value:.1f}"
+        return f"{value:g}" if column == "lr" else f"{value:.3f}"
+
+    rows = ([(0, {**(initial or {})}, "(untrained)")] if initial else []) + [
+        (row["epoch"], row, "<- selected" if row["epoch"] == selected_epoch else "") for row in history]
+    titles = [title(column) for column in columns]
+    texts = [[cell(row, column) for column in columns] for _, row, _ in rows]
+    widths = [max([len(t)] + [len(text[i]) for text in texts]) for i, t in enumerate(titles)]
+    lines = ["epoch  " + "  ".join(t.ljust(w) for t, w in zip(titles, widths)).rstrip()]
+    for (epoch, _, note), text in zip(rows, texts):
+        values = "  ".join((value.rjust(w) if column.startswith(("val_", "test_")) else value.ljust(w))
+                           for value, w, column in zip(text, widths, columns))
+        lines.append(f"{epoch:>5}  {values}  {note}".rstrip())
+    return "\n".join(lines)
 
 
 def quiet() -> None:

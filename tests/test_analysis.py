@@ -26,6 +26,22 @@ def test_expected_distinct_classes_matches_a_simulation():
     assert singletons == pytest.approx(np.mean([(d == 1).sum() for d in draws]), abs=0.03)
 
 
+def test_chance_recall_at_k_is_the_recall_of_every_ordering_of_the_candidates():
+    import itertools
+
+    sizes = [3, 2, 1, 2]
+    labels = np.repeat(np.arange(len(sizes)), sizes)
+    for k in (1, 2, 3, 7, 50):
+        hits = []
+        for query in range(len(labels)):  # every ordering of the other items is equally likely
+            others = np.delete(labels, query)
+            orders = list(itertools.permutations(range(len(others))))
+            hits.append(np.mean([(others[list(order[:k])] == labels[query]).any() for order in orders]))
+        assert A.chance_recall_at_k(sizes, k) == pytest.approx(np.mean(hits), abs=1e-12)
+    with pytest.raises(ValueError, match="2 images"):
+        A.chance_recall_at_k([1], 1)
+
+
 def test_within_class_share_of_structured_and_uniform_g():
     labels = torch.tensor([0, 0, 1, 1, 1])
     block = (labels[:, None] == labels[None, :]).double()

@@ -493,3 +493,11 @@ def test_the_exact_bool_count_beyond_float_precision_gives_the_same_metrics(monk
     fast = retrieval_metrics(x, y, ks=(1, 4), chunk_size=9)
     monkeypatch.setattr(evaluation, "_EXACT_FLOAT_COUNT", 0)  # as if the gallery had over 2**24 items
     assert retrieval_metrics(x, y, ks=(1, 4), chunk_size=9) == fast
+
+
+def test_chance_nmi_rises_with_the_number_of_classes_and_is_seeded():
+    from histlib.evaluation import chance_nmi
+
+    few, many = torch.arange(8305) % 10, torch.arange(8305) % 1661  # 10 classes; kanji's 1,661 of 5 items
+    assert chance_nmi(few) < 0.01 < 0.7 < chance_nmi(many) < 0.8  # a random clustering scores 0.77 on many
+    assert chance_nmi(many, seed=3) == chance_nmi(many, seed=3) != chance_nmi(many, seed=4)

@@ -71,6 +71,28 @@ def test_training_curves_plot_step_terms_and_every_split_with_integer_epochs():
     assert all(float(t).is_integer() for t in fig.axes[1].get_xticks())
 
 
+def test_training_curves_draw_the_chance_line_the_untrained_network_and_the_selected_epoch():
+    history = [{"epoch": e, "val_map@r": 0.1 * e, "test_map@r": 0.05 * e} for e in (1, 2, 3)]
+    steps = [{"epoch": e, "step": s, "loss": 5.0, "distribution_loss": 1.0, "hgnn_loss": 4.0}
+             for e in (1, 2, 3) for s in (1, 2)]
+    fig = training_curves(history, steps, metrics=("map@r",), chance_loss=np.log(63),
+                          initial={"val_map@r": 0.02, "test_map@r": 0.01, "val_recall@1": 0.5}, selected_epoch=2)
+    loss_panel, metric_panel = fig.axes
+    chance = [line for line in loss_panel.lines if line.get_label() == "log C: chance value of L_CE"]
+    assert len(chance) == 1 and chance[0].get_linestyle() == "--"
+    np.testing.assert_allclose(chance[0].get_ydata(), [np.log(63)] * 2)
+    assert "log C: chance value of L_CE" in [t.get_text() for t in loss_panel.get_legend().get_texts()]
+    validation, test, selected = metric_panel.lines  # epoch 0 joined to epochs 1-3 in one line per split
+    np.testing.assert_allclose(validation.get_xdata(), [0, 1, 2, 3])
+    np.testing.assert_allclose(validation.get_ydata(), [2.0, 10.0, 20.0, 30.0])
+    np.testing.assert_allclose(test.get_ydata(), [1.0, 5.0, 10.0, 15.0])
+    np.testing.assert_allclose(selected.get_xdata(), [2, 2])
+    assert metric_panel.get_xlim()[0] < 0 <= loss_panel.get_xlim()[0]
+    assert metric_panel.get_xlabel() == "epoch (0: the untrained network)" and metric_panel.get_ylabel() == "MAP@R (%)"
+    assert [t.get_text() for t in metric_panel.get_legend().get_texts()] == [
+        "validation classes", "unseen test classes", "selected epoch (2)"]
+
+
 def test_maps_keep_class_colours_and_draw_each_members_hyperedges():
     rng = np.random.default_rng(0)
     coords, labels = rng.normal(size=(30, 2)), np.repeat(np.arange(3), 10)
@@ -227,3 +249,137 @@ def test_fine_tuning_figure_draws_each_try_next_to_the_recipes_over_the_band():
     fig = fine_tuning_figure([], "No seed band given.", empty_note="press the button")
     assert {t.get_text() for t in fig.axes[0].texts} == {"press the button", "No seed band given."}
     matplotlib.pyplot.close("all")
+
+
+# -- the figures' conventions: distinct class colours, colour bars, one scale for G, log axes -------------
+
+
+def test_class_colours_keep_the_classes_shown_together_apart():
+    from histlib.plots import colour_differences
+
+    for n, bound in ((12, 15.0), (40, 9.0), (80, 7.0)):  # perceptual differences; 2 is just noticeable
+        differences = colour_differences(class_colours(n)) + np.eye(n) * 1e9
+        assert differences.min() > bound, n
+    np.testing.assert_array_equal(class_colours(80)[:12], class_colours(12))  # one sequence for every split
+    shown = np.sort(np.random.default_rng(1).choice(80, 12, replace=False))  # notebook 6's twelve test classes
+    colours = class_colours(80, first=shown)
+    np.testing.assert_array_equal(colours[shown], class_colours(12))  # the twelve get the most distinct colours
+    assert len({tuple(c) for c in colours}) == 80
+    no_grey = np.ptp(colours, axis=1) > 0.05  # grey marks unselected points and the background, never a class
+    assert no_grey.all()
+    with pytest.raises(ValueError, match="distinct labels"):
+        class_colours(5, first=[1, 1])
+
+
+def test_embedding_stages_figure_colours_each_class_shown_apart_and_zooms_the_collapsed_stage():
+    from histlib.plots import colour_differences, embedding_stages_figure
+
+    rng = np.random.default_rng(0)
+    shown = np.sort(rng.choice(80, 12, replace=False))
+    labels = np.repeat(shown, 10)
+    trained = rng.normal(size=(120, 2)) * 0.3 + 4 * rng.normal(size=(12, 2)).repeat(10, axis=0)
+    untrained = 0.05 * rng.normal(size=(120, 2)) + 1.0  # collapsed into a small part of the map
+    names = [f"class {c}" for c in range(80)]
+    fig = embedding_stages_figure({"initialisation": untrained, "selected": trained}, labels,
+                                  class_colours(80, first=shown), names, own_axes=["initialisation"])
+    start, end = fig.axes
+    drawn = np.array([collection.get_facecolor()[0][:3] for collection in end.collections])
+    assert len(drawn) == 12 and (colour_differences(drawn) + np.eye(12) * 1e9).min() > 15
+    assert "zoomed in" in start.get_title() and "zoomed" not in end.get_title()
+    width = np.diff(start.get_xlim())[0]
+    assert width < 0.1 * np.diff(end.get_xlim())[0]  # its own, much narrower frame
+    assert start.get_xlim()[0] <= untrained[:, 0].min() and untrained[:, 0].max() <= start.get_xlim()[1]
+    assert [t.get_text() for t in end.get_legend().get_texts()] == [names[c] for c in shown]
+    assert {t.get_text() for t in end.texts} == {names[c] for c in shown}  # each class named on the map
+    matplotlib.pyplot.close(fig)
+
+
+def test_hyperedge_map_names_every_hyperedge_in_its_own_distinct_colour():
+    from histlib.plots import colour_differences
+
+    rng = np.random.default_rng(0)
+    edges = np.arange(20)
+    colours = class_colours(30, first=edges)
+    names = [f"c{c}" for c in range(30)]
+    fig = hyperedge_map(rng.normal(size=(50, 2)), np.zeros(50, int), colours, rng.normal(size=(2, 2)),
+                        np.array([0, 1]), rng.random((2, 20)), edges, rng.normal(size=(20, 2)), class_names=names)
+    ax = fig.axes[0]
+    assert sorted(t.get_text() for t in ax.texts) == sorted(names[c] for c in edges)
+    stars = ax.collections[-1].get_facecolor()[:, :3]
+    assert len(stars) == 20 and (colour_differences(stars) + np.eye(20) * 1e9).min() > 9
+    matplotlib.pyplot.close(fig)
+
+
+def test_distribution_loss_vs_tau_puts_the_log_spaced_taus_on_a_log_axis():
+    d = torch.tensor([[0.1, 1.0], [1.0, 0.2], [0.5, 0.3]])
+    taus = [1, 2, 4, 8, 16, 32, 64, 128, 256]
+    fig = distribution_loss_vs_tau(d, torch.tensor([0, 1, 0]), taus=taus, trained_tau=32)
+    ax = fig.axes[0]
+    assert ax.get_xscale() == "log" and list(ax.get_xticks()) == taus
+    assert ax.get_xlabel() == "tau (log scale)"
+    (marker,) = [line for line in ax.lines if line.get_label().startswith("tau the model was trained with")]
+    assert list(marker.get_xdata()) == [32, 32]
+    matplotlib.pyplot.close(fig)
+
+
+def _batch(n_classes=20, seed=0):
+    torch.manual_seed(seed)
+    labels = torch.cat([torch.arange(n_classes), torch.tensor([0, 0, 3, 7])])  # 3 classes with 2+ samples
+    loss = HISTLoss(n_classes, 8, hgnn_hidden=4).eval()
+    embeddings = torch.randn(len(labels), 8)
+    return loss, embeddings, labels
+
+
+def test_alpha_figure_gives_the_H_row_and_the_G_row_each_a_labelled_colour_bar():
+    from histlib.plots import G_SCALE, hypergraph_alpha_figure
+
+    loss, embeddings, labels = _batch()
+    with torch.no_grad():
+        distances = loss.compute_terms(embeddings, labels).distances
+    fig = hypergraph_alpha_figure(distances, labels, (0.0, 1.1, 4.0))
+    heatmaps = [ax for ax in fig.axes if ax.images]
+    assert [ax.get_title() for ax in heatmaps[:3]] == ["H, alpha = 0", "H, alpha = 1.1", "H, alpha = 4"]
+    h_images, g_images = [ax.images[0] for ax in heatmaps[:3]], [ax.images[0] for ax in heatmaps[3:]]
+    assert all(image.colorbar is not None for image in h_images[-1:] + g_images[-1:])
+    bars = [ax for ax in fig.axes if not ax.images and ax.get_ylabel()]
+    labels_drawn = [ax.get_ylabel() for ax in bars]
+    assert labels_drawn[0] == "H, fixed scale 0 to 1" and labels_drawn[1].startswith("G, fixed scale 0 to 3/N")
+    assert all(image.get_clim() == (0.0, 1.0) for image in h_images)
+    assert all(image.get_clim() == (0.0, G_SCALE / len(labels)) for image in g_images)
+    matplotlib.pyplot.close(fig)
+
+
+def test_every_figure_of_G_uses_the_same_fixed_scale_named_in_its_colour_bar():
+    from histlib.plots import G_SCALE, batch_settings_figure, hypergraph_alpha_figure
+
+    loss, embeddings, labels = _batch()
+    n = len(labels)
+    with torch.no_grad():
+        terms = loss.compute_terms(embeddings, labels)
+    row = {"name": "x", "labels": labels, "terms": terms, "gradients": term_gradients(loss, embeddings, labels)}
+    figures = [hypergraph_figure(terms, labels), hypergraph_alpha_figure(terms.distances, labels, (1.1,)),
+               batch_settings_figure([row], G_SCALE, (1e-3, 1e3), (1e-6, 1e1))]
+    for fig in figures:
+        g_images = [ax.images[0] for ax in fig.axes if ax.images and ax.get_title().startswith("G")]
+        assert [image.get_clim() for image in g_images] == [(0.0, G_SCALE / n)]
+        assert g_images[0].colorbar.ax.get_ylabel().startswith(f"G, fixed scale 0 to 3/N = {G_SCALE / n:.2g}")
+    h_images = [ax.images[0] for ax in figures[2].axes if ax.images and ax.get_title() == "H"]
+    assert h_images[0].colorbar is not None  # the explorer's H has its colour bar too
+    matplotlib.pyplot.close("all")
+
+
+def test_heatmaps_of_many_classes_outline_only_the_classes_with_two_or_more_samples():
+    from matplotlib.patches import Rectangle
+
+    loss, embeddings, labels = _batch(n_classes=20)
+    with torch.no_grad():
+        terms = loss.compute_terms(embeddings, labels)
+    fig = hypergraph_figure(terms, labels)
+    d_panel, h_panel, g_panel = [ax for ax in fig.axes if ax.images]
+    for ax in (d_panel, h_panel, g_panel):
+        assert not ax.lines  # no line between each of the 20 classes
+        assert len([p for p in ax.patches if isinstance(p, Rectangle)]) == 3  # classes 0 (3 samples), 3 and 7
+    sizes = sorted((p.get_width(), p.get_height()) for p in g_panel.patches)
+    assert sizes == [(2, 2), (2, 2), (3, 3)]  # G: each class's diagonal block
+    assert sorted(p.get_height() for p in h_panel.patches) == [2, 2, 3]  # H: the class's rows in its own column
+    matplotlib.pyplot.close(fig)

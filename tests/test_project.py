@@ -111,3 +111,119 @@ def test_readme_head_to_head_follows_from_the_tuning_studies():
                                                 "test_map@r")}
     assert (f"HIST {100 * frozen['hist']['mean']:.1f} +/- {100 * frozen['hist']['std']:.1f} ties Proxy-Anchor "
             f"{100 * frozen['proxy_anchor']['mean']:.1f} +/- {100 * frozen['proxy_anchor']['std']:.1f}") in readme
+
+
+# -- docs/hist.md: the project's own account of the loss, the recipes and the evaluation ---------------
+
+DOCS = ROOT / "docs" / "hist.md"
+
+
+def markdown_tables(text):
+    """Every Markdown table of ``text`` as a list of rows, each a list of stripped cells (header first,
+    the |---| line dropped)."""
+    tables, current = [], []
+    for line in text.splitlines() + [""]:
+        if line.startswith("|"):
+            cells = [cell.strip() for cell in line.strip().strip("|").split("|")]
+            if not all(re.fullmatch(r":?-+:?", cell) for cell in cells):
+                current.append(cells)
+        elif current:
+            tables.append(current)
+            current = []
+    return tables
+
+
+def table_value(cell):
+    """A recipe table's cell as a Python value: yes / no, none, "1, 2, 4, 8", numbers, `names`."""
+    text = cell.strip().strip("`")
+    if text in ("yes", "no"):
+        return text == "yes"
+    if text == "none":
+        return None
+    if "," in text:
+        return tuple(int(k) for k in text.split(","))
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            pass
+    return text
+
+
+def github_anchors(text):
+    """The anchors GitHub gives the headings of a Markdown text (fenced code blocks left out)."""
+    text = re.sub(r"^```.*?^```", "", text, flags=re.S | re.M)
+    headings = re.findall(r"^#{1,6} (.+?)\s*$", text, re.M)
+    return {re.sub(r"[^\w\- ]", "", heading.lower()).replace(" ", "-") for heading in headings}
+
+
+def test_docs_hist_recipe_tables_equal_the_code():
+    """docs/hist.md's recipe tables are histlib.training.RECIPES, cell for cell: a recipe changed in the
+    code and not in the docs (or the reverse) fails here."""
+    from dataclasses import fields
+
+    from histlib.training import RECIPES, TrainConfig
+    from histlib.training.config import FROM_BENCHMARK, STAND_INS
+
+    names = {field.name for field in fields(TrainConfig)}
+    checked = {}
+    for table in markdown_tables(DOCS.read_text()):
+        header = table[0]
+        recipes = [cell.strip("`") for cell in header[1:]]
+        if header[0] != "setting" or not all(recipe in RECIPES for recipe in recipes):
+            continue
+        for row in table[1:]:
+            field = re.match(r"`(\w+)`", row[0]).group(1)
+            assert field in names, f"docs/hist.md: {field!r} is not a TrainConfig field"
+            assert len(row) == len(header), row
+            for recipe, cell in zip(recipes, row[1:]):
+                expected, value = getattr(RECIPES[recipe], field), table_value(cell)
+                if isinstance(expected, tuple) and isinstance(value, int):
+                    value = (value,)
+                if isinstance(expected, float):
+                    assert isinstance(value, (int, float)) and not isinstance(value, bool) and value == expected, \
+                        (recipe, field, cell, expected)
+                else:
+                    assert type(value) is type(expected) and value == expected, (recipe, field, cell, expected)
+                checked.setdefault(recipe, set()).add(field)
+    published = {"tau", "alpha", "epochs", "batch_size", "lr", "lr_ds", "hgnn_lr_factor", "weight_decay", "lr_step",
+                 "warmup_epochs", "freeze_bn", "eval_ks"}
+    for benchmark, stand_in in STAND_INS.items():
+        assert published <= checked.get(benchmark, set()), benchmark
+        assert set(FROM_BENCHMARK) <= checked.get(stand_in, set()), stand_in
+
+
+def test_docs_hist_published_numbers_equal_the_workbook():
+    from histlib.workbook import PUBLISHED
+
+    tables = [t for t in markdown_tables(DOCS.read_text()) if t[0][:2] == ["benchmark", "R@1"]]
+    assert len(tables) == 1
+    header, *rows = tables[0]
+    found = {}
+    for row in rows:
+        for column, cell in zip(header[1:], row[1:]):
+            if cell != "-":
+                mean, std = (float(v) for v in cell.split("+/-"))
+                found.setdefault(row[0].strip("`"), {})[f"recall@{column[2:]}"] = (mean, std)
+    assert found == PUBLISHED
+
+
+def test_readme_and_histlib_point_to_docs_hist_not_to_shared():
+    """The project refers to its own docs/hist.md, never to a file outside the repository; every section
+    it names there, and every anchor between the README and docs/hist.md, exists."""
+    readme, docs = (ROOT / "README.md").read_text(), DOCS.read_text()
+    assert "](docs/hist.md" in readme
+    for text in (readme, docs):
+        assert "../shared" not in text and "HIST_SPEC" not in text
+    docs_anchors, readme_anchors = github_anchors(docs), github_anchors(readme)
+    for anchor in re.findall(r"\]\(docs/hist\.md#([\w-]+)\)", readme) + re.findall(r"\]\(#([\w-]+)\)", docs):
+        assert anchor in docs_anchors, anchor
+    for anchor in re.findall(r"\]\(\.\./README\.md#([\w-]+)\)", docs):
+        assert anchor in readme_anchors, anchor
+    headings = set(re.findall(r"^#{1,6} (.+?)\s*$", docs, re.M))
+    for path in sorted((ROOT / "histlib").rglob("*.py")):
+        source = path.read_text()
+        assert "HIST_SPEC" not in source and "../shared" not in source, path
+        assert not re.search(r"specification,? section|specification \(section", source, re.I), path
+        for section in re.findall(r'docs/hist\.md, section "([^"]+)"', source):
+            assert section in headings, (path, section)

@@ -62,6 +62,23 @@ def test_load_or_train_loads_a_finished_run_instead_of_retraining(tmp_path, monk
     assert workbook.load_or_train(other) == ("retrained", {"progress": False, "overwrite": True, "on_epoch_end": None})
 
 
+def test_untrained_metrics_evaluate_the_seeded_initialisation_on_validation_and_test(tmp_path):
+    from dataclasses import replace
+
+    from histlib.training import evaluate, initial_state
+
+    config = workbook.notebook_config("cub", "small", output_dir=str(tmp_path / "run"), embedding_size=16,
+                                      hgnn_hidden=16, batch_size=16)
+    data = blob_data()
+    metrics = workbook.untrained_metrics(config, data)
+    test = evaluate(initial_state(config, data.num_classes)[0], data.test, config, progress=False)
+    assert {k: v for k, v in metrics.items() if k.startswith("test_")} == {f"test_{k}": v for k, v in test.items()}
+    assert {k.partition("_")[2] for k in metrics if k.startswith("val_")} == set(test)
+    assert workbook.untrained_metrics(replace(config, seed=2), data) != metrics  # another initialisation
+    data.val = None
+    assert all(k.startswith("test_") for k in workbook.untrained_metrics(config, data))
+
+
 def test_check_trained_passes_a_good_run_and_names_what_fails():
     good = {"map@r": 0.40, "recall@1": 0.80}
     untrained = {"map@r": 0.05, "recall@1": 0.50}

@@ -1,7 +1,7 @@
 """CUB-200-2011, Cars-196 and Stanford Online Products in the layouts their archives unpack to.
 
 ``root`` holds ``CUB_200_2011/``, ``cars196/`` or ``Stanford_Online_Products/`` (data/README.md
-shows each tree). Splits are by class, as the specification (section 4) says, and any image-level
+shows each tree). Splits are by class (docs/hist.md, section "Benchmarks and their split"), and any image-level
 train/test flag in the annotations is ignored:
 
 =========  ==========================  ========================  =========================

@@ -1,6 +1,6 @@
 """How training batches are drawn: plain random sampling, or m images per class.
 
-The published HIST recipe samples batches uniformly at random (specification section 2): with
+The published HIST recipe samples batches uniformly at random (docs/hist.md, section "Training recipes"): with
 many classes, a batch of 32 then holds mostly one image per class. pytorch-metric-learning's
 ``MPerClassSampler`` instead draws ``batch_size / m`` classes and ``m`` images of each, the usual
 alternative for losses that need positives inside a batch.

@@ -4,7 +4,7 @@ All take an RGB PIL image (what every histlib dataset returns) and give a float 
 
 - ``resnet_transform``: train ``RandomResizedCrop(size)`` + horizontal flip; eval
   ``Resize(resize)`` + ``CenterCrop(size)``; then ImageNet mean/std on [0, 1] RGB.
-  Specification section 2: size 224, resize 256.
+  The published recipes (docs/hist.md, section "Training recipes"): size 224, resize 256.
 - ``bn_inception_transform``: the same geometry, then BGR channel order, 0-255 range, mean
   (104, 117, 128) and std 1, as BN-Inception checkpoints expect.
 - ``small_transform``: for the small rendered datasets (glyphs, typefaces, kanji; 32x32) and

@@ -291,7 +291,7 @@ GRIDS: dict[str, Grid] = {grid.name: grid for grid in (
          fixed={"test_every_epoch": False}),
     # The frozen-trunk regime (histlib.features; notebook 7, section 8): pretrained EfficientNet-Lite0
     # features, the 512-d head, the loss and the HGNN; seconds per run, so every comparison converges.
-    # (curves: glyphs and kanji; typefaces' 40-epoch runs cost ~5 min each on 2 cores, its own runs' curves show it)
+    # (curves: glyphs and kanji; typefaces' runs take 50-104 s per 30 epochs on 2 cores, its own runs' curves show it)
     *(Grid(f"frozen_curves_{stand_in}", f"Frozen trunk, {stand_in}: how many epochs until validation MAP@R "
            "flattens? (one seed per loss, long runs)", f"{stand_in}_frozen", FROZEN_LOSSES[::2] + FROZEN_LOSSES[3:],
            seeds=(1,), fixed={"test_every_epoch": False, "epochs": FROZEN_CURVE_EPOCHS})

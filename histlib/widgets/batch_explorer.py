@@ -26,14 +26,14 @@ import torch
 
 from ..analysis import batch_composition, draw_batch, term_gradients, uniform_within_class_share, within_class_share
 from ..losses import HISTLoss, HISTTerms
-from ..plots import as_numpy, batch_settings_figure, fixed_log_axis, hypergraph_figure, sample_terms_figure
+from ..plots import G_SCALE, as_numpy, batch_settings_figure, fixed_log_axis, hypergraph_figure, sample_terms_figure
 from .controls import (STYLE, alpha_slider, clean, lambda_slider, message_html, settings_text, tau_slider,
                        torch_threads)
 
 __all__ = ["BatchExplorer", "G_SCALE", "LOSS_LIMITS", "GRADIENT_LIMITS"]
 
-#: G's colour scale in the explorer is [0, G_SCALE / N]: a uniform G (alpha = 0) has every entry 1/N.
-G_SCALE = 3.0
+# G's colour scale in the explorer is [0, G_SCALE / N], as in every figure of G (histlib.plots.G_SCALE):
+# a uniform G (alpha = 0) has every entry 1/N.
 #: Fixed log-scale limits of the per-sample bars (losses; gradient norms), wide enough for every
 #: setting the sliders reach (L_D <= 4 tau + log C, tau <= 256).
 LOSS_LIMITS = (1e-3, 2e3)
