@@ -743,7 +743,8 @@ def committed_points_figure(tables: Mapping[str, Sequence[dict]], grids: Sequenc
             missing.append(name)
             continue
         points = list(dict.fromkeys(r[key] for r in rows))
-        panels.append({"title": f"{name} sweep", "x": points, "rows": rows, "key": key, "xlabel": key,
+        panels.append({"title": f"{name} sweep", "x": points, "rows": rows, "key": key,
+                       "xlabel": f"{key} (values equally spaced)",
                        "reference": next((p for p in points if same_setting(p, reference)), None)})
     if not panels:
         fig, ax = plt.subplots(figsize=(7, 2), constrained_layout=True)
