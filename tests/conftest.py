@@ -7,9 +7,29 @@ Tests marked ``slow`` (real servers, worker processes, whole notebooks, long tra
 skipped by ``pytest -m "not slow"``, the developer's quick run of the rest; CI runs everything.
 """
 
+import os
+import signal
+import subprocess
+
 import torch
 
 from histlib.training import RunData, get_config
+
+
+def stop_process_group(process: subprocess.Popen, timeout: float) -> bool:
+    """SIGTERM to the process group of ``process`` (started with ``start_new_session=True``); one that
+    is still running after ``timeout`` seconds is killed. Returns whether SIGTERM sufficed (True also
+    when it had already exited)."""
+    if process.poll() is not None:
+        return True
+    os.killpg(process.pid, signal.SIGTERM)
+    try:
+        process.wait(timeout=timeout)
+        return True
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait(timeout=10)
+        return False
 
 
 def pytest_configure(config):

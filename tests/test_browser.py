@@ -25,7 +25,6 @@ import os
 import re
 import secrets
 import shutil
-import signal
 import socket
 import subprocess
 import sys
@@ -34,6 +33,8 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+
+from .conftest import stop_process_group
 
 pytestmark = pytest.mark.slow  # real servers, browsers or whole notebooks: minutes
 
@@ -123,16 +124,6 @@ def wait_for(condition, timeout: float, what: str, interval: float = 0.5):
     raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
 
 
-def stop(process: subprocess.Popen) -> None:
-    if process.poll() is None:
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait(timeout=10)
-
-
 def cell_states(page) -> dict:
     """Code cells, those with an execution count, and those still queued or running."""
     return page.evaluate("""() => {
@@ -174,7 +165,7 @@ def test_notebook_1_runs_in_jupyterlab_and_its_explorer_answers_a_slider(browser
             finally:
                 browser.close()
     finally:
-        stop(server)
+        stop_process_group(server, timeout=20)
 
 
 def kernels_idle(port: int, token: str) -> bool:

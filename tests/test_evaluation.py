@@ -385,10 +385,6 @@ def whole_ranking(chunks):
                                torch.cat(padded))
 
 
-def mean_where_defined(values):
-    return evaluation._mean_over_queries(values)
-
-
 @pytest.mark.parametrize("seed, chunk, dtype", [(0, None, torch.float32), (1, 3, torch.float64), (2, 1, torch.float32)])
 def test_ranking_kernel_matches_a_full_sort_with_ties_singletons_and_a_gallery(seed, chunk, dtype):
     x, y = tied_embeddings(90, 25, seed)
@@ -417,9 +413,9 @@ def test_metric_functions_match_their_definitions_on_a_full_sort(seed):
     expected = brute_force(x, y, ks=(1, 2, 5, 100))  # the definitions, from the ranked lists
     for k in (1, 2, 5, 100):
         assert float(recall_at_k(first_rank, k).mean()) == pytest.approx(expected[f"recall@{k}"], abs=1e-12)
-    assert mean_where_defined(precision_at_1(first_rank, r)) == pytest.approx(expected["precision_at_1"], abs=1e-12)
-    assert mean_where_defined(average_precision_at_r(positive_at_rank, r)) == pytest.approx(expected["map@r"], abs=1e-12)
-    assert mean_where_defined(r_precision(positive_at_rank, r)) == pytest.approx(expected["r_precision"], abs=1e-12)
+    assert evaluation._mean_over_queries(precision_at_1(first_rank, r)) == pytest.approx(expected["precision_at_1"], abs=1e-12)
+    assert evaluation._mean_over_queries(average_precision_at_r(positive_at_rank, r)) == pytest.approx(expected["map@r"], abs=1e-12)
+    assert evaluation._mean_over_queries(r_precision(positive_at_rank, r)) == pytest.approx(expected["r_precision"], abs=1e-12)
     # the tie-heavy data through retrieval_metrics, whole and in chunks, and the same in float32
     for chunk, dtype in ((None, torch.float64), (7, torch.float32)):
         ours = retrieval_metrics(torch.from_numpy(x).to(dtype), torch.from_numpy(y), ks=(1, 2, 5, 100),
@@ -441,8 +437,8 @@ def test_metric_functions_by_hand():
                                torch.tensor([(1 + 2 / 3) / 3, 0.0, 1.0, nan], dtype=torch.float64), equal_nan=True)
     torch.testing.assert_close(r_precision(ranked, r), torch.tensor([2 / 3, 0.0, 1.0, nan], dtype=torch.float64),
                                equal_nan=True)
-    assert mean_where_defined(average_precision_at_r(ranked, r)) == pytest.approx(((1 + 2 / 3) / 3 + 0 + 1) / 3)
-    assert math.isnan(mean_where_defined(precision_at_1(first_rank[3:], r[3:])))  # no query with a positive
+    assert evaluation._mean_over_queries(average_precision_at_r(ranked, r)) == pytest.approx(((1 + 2 / 3) / 3 + 0 + 1) / 3)
+    assert math.isnan(evaluation._mean_over_queries(precision_at_1(first_rank[3:], r[3:])))  # no query with a positive
     with pytest.raises(ValueError, match="W >= max R"):
         average_precision_at_r(ranked[:, :2], r)
 

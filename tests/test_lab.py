@@ -5,7 +5,6 @@ import importlib.util
 import json
 import os
 import shutil
-import signal
 import socket
 import subprocess
 import sys
@@ -18,6 +17,8 @@ from pathlib import Path
 import pytest
 
 import histlib
+
+from .conftest import stop_process_group
 
 pytestmark = pytest.mark.slow  # real servers, browsers or whole notebooks: minutes
 
@@ -205,14 +206,8 @@ def wait_until_serving(process: subprocess.Popen, log: Path, server: "Server", p
 
 def stop_lab(process: subprocess.Popen, log: Path) -> None:
     """SIGTERM to the server's group; a server that ignores it for 30 s is killed and fails the test."""
-    if process.poll() is None:
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
-            pytest.fail(f"the server ignored SIGTERM for 30 s:\n{log.read_text()}")
+    if not stop_process_group(process, timeout=30):
+        pytest.fail(f"the server ignored SIGTERM for 30 s:\n{log.read_text()}")
 
 
 @needs_project_env
