@@ -195,10 +195,23 @@ def _cell(value):
 
 
 def _curve_rows(run: SweepRun, result: FitResult) -> list[dict]:
+    """One row per epoch: the training statistics and the validation score; for a ``full_curves`` grid
+    every validation and test metric too, and the untrained network's metrics as epoch 0."""
     metric = f"val_{run.config.selection_metric}"
-    return [{"fingerprint": run.fingerprint, "point": run.label, "seed": run.seed, "epoch": row["epoch"],
-             "train_loss": row["train_loss"], **{c: row[c] for c in TRAIN_COLUMNS if c in row},
-             metric: row.get(metric)} for row in result.history]
+    key = {"fingerprint": run.fingerprint, "point": run.label, "seed": run.seed}
+    if not run.grid.full_curves:
+        return [{**key, "epoch": row["epoch"], "train_loss": row["train_loss"],
+                 **{c: row[c] for c in TRAIN_COLUMNS if c in row}, metric: row.get(metric)} for row in result.history]
+    from .training import build_run_data
+    from .workbook import untrained_metrics
+
+    initial = untrained_metrics(run.config, build_run_data(run.config))
+    rows = [{**key, "epoch": 0, **initial}]
+    for row in result.history:
+        rows.append({**key, "epoch": row["epoch"], "lr": row.get("lr"), "train_loss": row["train_loss"],
+                     **{c: row[c] for c in TRAIN_COLUMNS if c in row},
+                     **{c: v for c, v in row.items() if c.startswith(("val_", "test_"))}})
+    return rows
 
 
 def _known_outcomes(results: Path) -> tuple[dict[str, dict], dict[str, list[dict]]]:
@@ -274,7 +287,8 @@ def run_sweep(grid: Grid, results: Path, runs_root: Path, seeds: Iterable[int] |
     queue = list(missing)
     while queue:
         run = queue.pop(0)
-        if run.fingerprint in known and run.fingerprint in known_curves and _complete(run, known[run.fingerprint]):
+        if run.fingerprint in known and run.fingerprint in known_curves and _complete(run, known[run.fingerprint]) \
+                and (not grid.full_curves or known_curves[run.fingerprint][0].get("epoch") == 0):
             outcome, curve = known[run.fingerprint], known_curves[run.fingerprint]
             how = "the same run is in another table"
         else:

@@ -276,3 +276,24 @@ def test_repeated_seed_flags_add_up(tmp_path, monkeypatch):
     monkeypatch.setattr(sweep, "run_sweep", lambda grid, results, runs, seeds, data_root=None: seen.append(seeds))
     sweep.main(["ci", "--seeds", "1", "--seeds", "2", "--results", str(tmp_path), "--runs", str(tmp_path / "r")])
     assert seen == [[1, 2]]
+
+
+@pytest.mark.slow
+def test_a_full_curves_grid_records_every_metric_per_epoch_and_the_untrained_network_as_epoch_0(tmp_path):
+    """The notebooks' seed tables: each epoch's validation and test metrics, epoch 0 the run's own
+    untrained network (the network fit starts from, so that a live run and a committed seed compare)."""
+    from histlib.training import build_run_data
+    from histlib.workbook import untrained_metrics
+
+    grid = Grid("seeds", "q", "glyphs", ({},), seeds=(2,), full_curves=True,
+                fixed={"epochs": 2, "max_steps_per_epoch": 2})
+    sweep.run_sweep(grid, tmp_path, tmp_path / "runs", report=lambda _: None)
+    (row,) = sweep.read_table(tmp_path / "seeds.csv")
+    curves = sweep.read_table(tmp_path / "seeds_curves.csv")
+    assert [c["epoch"] for c in curves] == [0, 1, 2] and row["point"] == "recipe"
+    (run,) = sweep.plan(grid, tmp_path, tmp_path / "runs")
+    initial = untrained_metrics(run.config, build_run_data(run.config))
+    assert curves[0]["test_map@r"] == pytest.approx(initial["test_map@r"]) and curves[0]["train_loss"] is None
+    for epoch in curves[1:]:
+        assert {"val_recall@1", "val_map@r", "test_recall@1", "test_map@r", "lr"} <= {k for k, v in epoch.items() if v is not None}
+    assert curves[row["selected_epoch"]]["test_map@r"] == pytest.approx(row["test_map@r"])

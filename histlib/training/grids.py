@@ -54,7 +54,9 @@ class Grid:
     seeds: tuple[int, ...] = (1, 2, 3)
     fixed: dict = field(default_factory=dict)
     derive_from: str | None = None  # a tuning study (TUNINGS) whose best trial per loss is re-run
-    analysis: bool = True  # False: a machinery check, not part of ``python -m histlib.sweep all``
+    analysis: bool = True  # False: not notebook 7's analysis nor part of ``python -m histlib.sweep all`` (the CI's
+    # machinery check, the training notebooks' own seeds)
+    full_curves: bool = False  # True: every epoch's val_/test_ metrics and the untrained network as epoch 0
 
     def points_for(self, results: Path) -> tuple[dict, ...]:
         """The points; for a derived grid, the best completed trial of each loss in its study's table."""
@@ -308,6 +310,13 @@ GRIDS: dict[str, Grid] = {grid.name: grid for grid in (
          tuple({"tau": v} for v in (4.0, 16.0, 32.0, 64.0)), fixed={"test_every_epoch": False}),
     Grid("frozen_alpha_tau", "Frozen trunk, glyphs: when does the HGNN learn? alpha x tau", "glyphs_frozen",
          ALPHA_TAU_POINTS, fixed={"test_every_epoch": False}),
+    # The training notebooks' own runs (02, 03, 04; 01 and 06 share 02's), their recipe unchanged, over
+    # seeds: what the notebooks' sentences about trained numbers and curve shapes are made of, and the
+    # band a live run of any seed on any CPU is checked against (histlib.workbook.checks).
+    *(Grid(f"notebook_{stand_in}", f"Notebook {number}'s run ({stand_in}, its recipe unchanged) over 5 seeds: "
+           "every epoch's validation and test metrics, from the untrained network on", stand_in,
+           ({},), seeds=(1, 2, 3, 4, 5), full_curves=True, analysis=False)
+      for number, stand_in in (("2", "glyphs"), ("3", "typefaces"), ("4", "kanji"))),
     Grid("ci", "A tiny grid that checks the sweep machinery (CI; not an experiment)", "glyphs",
          ({"lambda_s": 0.0}, {"lambda_s": 1.0}), seeds=(1, 2),
          fixed={"epochs": 1, "max_steps_per_epoch": 2, "test_every_epoch": False}, analysis=False),

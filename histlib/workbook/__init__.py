@@ -19,13 +19,14 @@ import math
 import os
 import warnings
 
-from .evaluation import metric_name
-from .losses import STATISTICS
-from .paths import DATA, FIGURES, RESULTS, ROOT, RUNS
-from .training import FitResult, RunFolder, TrainConfig, config_differences, get_config, parse_overrides
-from .training import loop as _loop
-from .training.config import STAND_INS
-from .training import load_or_train as _load_or_train
+from ..evaluation import metric_name
+from ..losses import STATISTICS
+from ..paths import DATA, FIGURES, RESULTS, ROOT, RUNS
+from ..training import FitResult, RunFolder, TrainConfig, config_differences, get_config, parse_overrides
+from ..training import loop as _loop
+from ..training.config import STAND_INS
+from ..training import load_or_train as _load_or_train
+from .checks import fail
 
 __all__ = [
     "ROOT", "DATA", "RUNS", "RESULTS", "FIGURES", "PUBLISHED", "PUBLISHED_NOTES", "STAND_INS",
@@ -105,7 +106,9 @@ def check_trained(metrics: dict, bands: dict, untrained: dict | None = None, gai
     Returns:
         A deterministic sentence naming the bands (safe to print under nbval).
     Raises:
-        AssertionError naming the metric, its value and the band.
+        :class:`~histlib.workbook.checks.CheckFailed` (an AssertionError) naming the metric, its value and the
+        band; under ``scripts/main.sh`` the failure is recorded and returned as a line instead
+        (:func:`histlib.workbook.checks.fail`).
 
     >>> check_trained({"map@r": 0.4}, {"map@r": (0.3, 0.5)}, {"map@r": 0.05}, {"map@r": 3})
     'OK: MAP@R in [30.0, 50.0]; MAP@R >= 3x the untrained network'
@@ -114,15 +117,15 @@ def check_trained(metrics: dict, bands: dict, untrained: dict | None = None, gai
     for metric, (low, high) in bands.items():
         value = metrics[metric]
         if not (math.isfinite(value) and low <= value <= high):
-            raise AssertionError(f"{metric_name(metric)} = {100 * value:.1f}, outside the band [{100 * low:.1f}, "
-                                 f"{100 * high:.1f}] a correct run reaches: the loss, the data or the recipe has changed")
+            return fail(f"{metric_name(metric)} = {100 * value:.1f}, outside the band [{100 * low:.1f}, "
+                        f"{100 * high:.1f}] a correct run reaches: the loss, the data or the recipe has changed")
         parts.append(f"{metric_name(metric)} in [{100 * low:.1f}, {100 * high:.1f}]")
     for metric, factor in (gains or {}).items():
         if untrained is None:
             raise ValueError("gains need the untrained network's metrics")
         if not metrics[metric] >= factor * untrained[metric]:
-            raise AssertionError(f"{metric_name(metric)} = {100 * metrics[metric]:.1f} is less than {factor:g}x the "
-                                 f"untrained network's {100 * untrained[metric]:.1f}: training did not learn")
+            return fail(f"{metric_name(metric)} = {100 * metrics[metric]:.1f} is less than {factor:g}x the "
+                        f"untrained network's {100 * untrained[metric]:.1f}: training did not learn")
         gained.append(f"{metric_name(metric)} >= {factor:g}x the untrained network")
     return "OK: " + ", ".join(parts) + ("; " + ", ".join(gained) if gained else "")
 
@@ -153,7 +156,7 @@ def untrained_metrics(config: TrainConfig, data) -> dict[str, float]:
     :func:`histlib.training.initial_state`) on the validation split (when ``data`` has one) and the
     test split, keyed as the rows of a run's history: ``"val_map@r"``, ``"test_recall@1"``, ...
     The epoch-0 point of :func:`histlib.plots.training_curves` and of :func:`epoch_table`."""
-    from .training import evaluate, initial_state
+    from ..training import evaluate, initial_state
 
     model = initial_state(config, data.num_classes)[0]
     metrics = {}

@@ -1,0 +1,59 @@
+"""Training notebooks executed as a user on another machine would: with a seed other than the committed
+one (a seed perturbs training far more than a change of CPU does) and on other ATen / BLAS kernels.
+
+The portable case forces the generic kernels (``ATEN_CPU_CAPABILITY=default``, oneDNN and MKL held to
+SSE4); the native case runs the best kernels this CPU has (``avx512`` where it has AVX-512, else
+``avx2``). Every check cell must pass: a check that holds only for the committed seed on the
+developer's CPU fails here. The check functions themselves are applied to every committed seed's run
+in ``tests/test_workbook_checks.py``.
+"""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+pytestmark = pytest.mark.slow  # whole notebooks that train: a minute or two each
+
+REPO = Path(__file__).resolve().parents[1]
+
+#: Kernels that emulate an older or different CPU: ATen's generic code, oneDNN and MKL held to SSE4.
+PORTABLE = {"ATEN_CPU_CAPABILITY": "default", "ONEDNN_MAX_CPU_ISA": "SSE41", "MKL_ENABLE_INSTRUCTIONS": "SSE4_2"}
+
+
+def native_capability() -> str:
+    """The best ATen kernels of this CPU, as ATEN_CPU_CAPABILITY spells them ("avx512", "avx2" or "default")."""
+    return torch.backends.cpu.get_cpu_capability().lower()
+
+
+CASES = [
+    pytest.param("03_train_cars.ipynb", 2, PORTABLE, id="03-seed2-portable-kernels"),
+    pytest.param("02_train_cub.ipynb", 3, {"ATEN_CPU_CAPABILITY": native_capability()},
+                 id=f"02-seed3-{native_capability()}-kernels"),
+]
+
+
+@pytest.mark.parametrize("notebook, seed, kernels", CASES)
+def test_a_training_notebook_passes_its_checks_with_another_seed_and_other_kernels(notebook, seed, kernels, tmp_path):
+    env = {**os.environ, **kernels, "HISTLIB_RUNS": str(tmp_path / "runs"), "HISTLIB_FIGURES": str(tmp_path / "figures"),
+           "HISTLIB_PROFILE": "small", "TQDM_DISABLE": "1"}
+    env.pop("HISTLIB_SET", None)
+    completed = subprocess.run(
+        [sys.executable, str(REPO / "scripts" / "run_notebooks.py"), "--seed", str(seed), "--out", str(tmp_path / "out"),
+         str(REPO / "notebooks" / notebook)], cwd=REPO, env=env, capture_output=True, text=True, timeout=1200)
+    assert completed.returncode == 0, completed.stdout[-3000:] + completed.stderr[-3000:]
+    executed = (tmp_path / "out" / notebook).read_text()
+    assert f"seed = {seed}" in executed and "CHECK FAILED" not in executed  # papermill injected the seed
+    assert any((tmp_path / "figures").glob("*.png")), "the notebook wrote no figure"
+
+
+def test_the_native_kernels_are_what_the_cpu_reports():
+    """The portable case is a real change of kernels only if ATen otherwise picks better ones."""
+    probe = "import torch; print(torch.backends.cpu.get_cpu_capability())"
+    forced = subprocess.run([sys.executable, "-c", probe], env={**os.environ, "ATEN_CPU_CAPABILITY": "default"},
+                            capture_output=True, text=True, check=True).stdout.strip()
+    assert forced == "DEFAULT"
+    assert native_capability() in ("default", "avx2", "avx512", "zvector", "vsx", "sve256")
