@@ -47,6 +47,7 @@ from tqdm.auto import tqdm
 from .runtime import pick_device
 
 __all__ = [
+    "column_name",
     "embed",
     "nearest_neighbours",
     "retrieval_metrics",
@@ -87,6 +88,17 @@ def metric_name(metric: str) -> str:
     ('R@4', 'MAP@R', 'R-Precision')
     """
     return METRIC_NAMES.get(metric, metric.replace("recall@", "R@"))
+
+
+def column_name(column: str) -> str:
+    """Display name of a history / table column: a split's metric by its split and display name, any
+    other column as it is.
+
+    >>> column_name("val_map@r"), column_name("test_recall@1"), column_name("train_loss")
+    ('val MAP@R', 'test R@1', 'train_loss')
+    """
+    split, _, metric = column.partition("_")
+    return f"{split} {metric_name(metric)}" if split in ("val", "test") else column
 
 
 _CHUNK_BYTES = 128 * 2**20  # similarity rows held at once

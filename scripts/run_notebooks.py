@@ -21,8 +21,8 @@ from __future__ import annotations
 import argparse
 import atexit
 import json
-import os
 import logging
+import os
 import shutil
 import sys
 import tempfile

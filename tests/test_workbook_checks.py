@@ -110,7 +110,7 @@ def test_curve_bands_span_the_seeds_at_every_epoch(glyphs):
     assert low.shape == (config.epochs + 1,)
     assert all((low <= c).all() and (c <= high).all() for c in curves)
     assert any((c == low).all() for c in curves) or (low < high).any()
-    hits, n = seeds.count(lambda run: run.curve("val_map@r")[-1] > run.curve("val_map@r")[0])
+    hits, n = seeds.claims({"rises": lambda run: run.curve("val_map@r")[-1] > run.curve("val_map@r")[0]})["rises"]
     assert (hits, n) == (5, 5) and seed_count(hits, n) == "in 5 of 5 seeds"
 
 

@@ -19,7 +19,7 @@ import math
 import os
 import warnings
 
-from ..evaluation import metric_name
+from ..evaluation import column_name, metric_name
 from ..losses import STATISTICS
 from ..paths import DATA, FIGURES, RESULTS, ROOT, RUNS
 from ..training import FitResult, RunFolder, TrainConfig, config_differences, get_config, parse_overrides
@@ -186,10 +186,6 @@ def epoch_table(history: list[dict], columns: list[str], selected_epoch: int | N
         1  0.002       20.0
         2  0.001       25.0  <- selected
     """
-    def title(column):
-        split, _, metric = column.partition("_")
-        return f"{split} {metric_name(metric)}" if split in ("val", "test") else _EPOCH_COLUMNS.get(column, column)
-
     def cell(row, column):
         if column not in row:
             return ""
@@ -200,7 +196,7 @@ def epoch_table(history: list[dict], columns: list[str], selected_epoch: int | N
 
     rows = ([(0, {**(initial or {})}, "(untrained)")] if initial else []) + [
         (row["epoch"], row, "<- selected" if row["epoch"] == selected_epoch else "") for row in history]
-    titles = [title(column) for column in columns]
+    titles = [_EPOCH_COLUMNS.get(column) or column_name(column) for column in columns]
     texts = [[cell(row, column) for column in columns] for _, row, _ in rows]
     widths = [max([len(t)] + [len(text[i]) for text in texts]) for i, t in enumerate(titles)]
     lines = ["epoch  " + "  ".join(t.ljust(w) for t, w in zip(titles, widths)).rstrip()]

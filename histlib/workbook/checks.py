@@ -27,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..evaluation import metric_name
+from ..evaluation import column_name, mean_and_std, metric_name
 from ..paths import RESULTS
 
 __all__ = ["CheckFailed", "CHECK_LOG", "fail", "require", "RunSummary", "SeedRuns", "LiveRunCheck", "LIVE_RUN_CHECKS",
@@ -63,11 +63,6 @@ def require(condition: bool, ok: str, failed: str) -> str:
     return ok if condition else fail(failed)
 
 
-def _title(column: str) -> str:
-    split, _, metric = column.partition("_")
-    return f"{split} {metric_name(metric)}" if split in ("val", "test") else column
-
-
 def _percent(value: float) -> str:
     return f"{100 * value:.1f}"
 
@@ -92,6 +87,12 @@ class RunSummary:
         """``column`` per epoch, shape (E + 1,) from the untrained network (epoch 0) on, or (E,) without it."""
         values = [row[column] for row in self.history]
         return np.array(([self.initial[column]] if untrained else []) + values, dtype=float)
+
+    def over_untrained(self, metric: str) -> tuple[float, float]:
+        """(gain, factor) of the selected model's test ``metric`` over the untrained network's:
+        the difference and the ratio."""
+        trained, untrained = self.test_metrics[metric], self.initial[f"test_{metric}"]
+        return trained - untrained, trained / untrained
 
     def gains(self, column: str) -> np.ndarray:
         """Each epoch's change of a metric ``column``, shape (E,): epoch 1's from the untrained network."""
@@ -186,24 +187,21 @@ class SeedRuns:
                 lines.append([str(row["seed"])] + ["-" if v is None else f"{100 * v:.1f}" if metric else f"{v:.3f}"
                                                    for v in values] + [str(row["selected_epoch"])])
             widths = [max(len(line[i]) for line in lines) for i in range(len(lines[0]))]
-            title = f"{_title(column)} per epoch (0: the untrained network), results/{self.grid}_curves.csv"
+            title = f"{column_name(column)} per epoch (0: the untrained network), results/{self.grid}_curves.csv"
             blocks.append("\n".join([title] + ["  ".join(t.rjust(w if i else 4) for i, (t, w) in
                                                           enumerate(zip(line, widths))) for line in lines]))
         return "\n".join(blocks)
 
-    def count(self, predicate) -> tuple[int, int]:
-        """(seeds whose :class:`RunSummary` satisfies ``predicate``, seeds)."""
-        hits = sum(bool(predicate(self.run(seed))) for seed in self.seeds)
-        return hits, len(self.rows)
-
     def claims(self, claims: dict) -> dict[str, tuple[int, int]]:
         """``{sentence: (seeds for which predicate(run) holds, seeds)}`` for ``{sentence: predicate}``."""
-        return {sentence: self.count(predicate) for sentence, predicate in claims.items()}
+        runs = [self.run(seed) for seed in self.seeds]
+        return {sentence: (sum(bool(predicate(run)) for run in runs), len(runs)) for sentence, predicate in claims.items()}
 
     def summary(self, metric: str) -> str:
         """``"MAP@R 34.0 +/- 1.2 (range 32.1-35.6, 5 seeds)"``, in percent."""
         v = self.values(metric)
-        return (f"{metric_name(metric)} {_percent(v.mean())} +/- {_percent(v.std(ddof=1))} "
+        mean, std = mean_and_std(v)
+        return (f"{metric_name(metric)} {_percent(mean)} +/- {_percent(std)} "
                 f"(range {_percent(v.min())}-{_percent(v.max())}, {len(v)} seeds)")
 
 
@@ -247,15 +245,18 @@ class LiveRunCheck:
         from scipy import stats
 
         values = seeds.values(metric)
-        n = len(values)
-        half = float(stats.t.ppf(0.5 + self.level / 2, n - 1) * values.std(ddof=1) * math.sqrt(1 + 1 / n))
-        half = max(self.min_margin, half)
-        return max(0.0, float(values.mean()) - half), min(1.0, float(values.mean()) + half), half
+        n, (mean, std) = len(values), mean_and_std(values)
+        half = max(self.min_margin, float(stats.t.ppf(0.5 + self.level / 2, n - 1) * std * math.sqrt(1 + 1 / n)))
+        return max(0.0, mean - half), min(1.0, mean + half), half
+
+    def bands_text(self, seeds: SeedRuns, separator: str = "; ") -> str:
+        """``"MAP@R in [low, high]; R@1 in [low, high]"``, in percent."""
+        return separator.join(f"{metric_name(m)} in [{_percent(lo)}, {_percent(hi)}]"
+                              for m in self.metrics for lo, hi, _ in [self.band(seeds, m)])
 
     def describe(self, seeds: SeedRuns) -> str:
         """The check in words, with its numbers (the same on every machine)."""
-        bands = "; ".join(f"{metric_name(m)} in [{_percent(lo)}, {_percent(hi)}]"
-                          for m in self.metrics for lo, hi, _ in [self.band(seeds, m)])
+        bands = self.bands_text(seeds)
         return (f"the live run must finish, keep its best validation epoch, reach test {metric_name(self.gain_metric)} "
                 f">= {self.gain:g}x the untrained network's, and lie in the {100 * self.level:g} % prediction interval "
                 f"of one more seed from the {len(seeds.rows)} committed seeds (at least {_percent(self.min_margin)} "
@@ -283,14 +284,14 @@ def check_live_run(run: RunSummary, seeds: SeedRuns, check: LiveRunCheck, epochs
     if not all(math.isfinite(s) for s in scores) or scores[run.selected_epoch] != max(scores):
         return fail(f"the kept epoch ({run.selected_epoch + 1}) does not have the best validation "
                     f"{metric_name(selection_metric)} ({[round(100 * s, 1) for s in scores]}): the selection is broken")
-    untrained = run.initial[f"test_{check.gain_metric}"]
-    value = run.test_metrics[check.gain_metric]
-    if not value >= check.gain * untrained:
+    value, untrained = run.test_metrics[check.gain_metric], run.initial[f"test_{check.gain_metric}"]
+    factor = run.over_untrained(check.gain_metric)[1]
+    if not factor >= check.gain:
         return fail(f"test {metric_name(check.gain_metric)} = {_percent(value)} is less than {check.gain:g}x the "
-                    f"untrained network's {_percent(untrained)} ({value / untrained:.2f}x): this run did not learn "
+                    f"untrained network's {_percent(untrained)} ({factor:.2f}x): this run did not learn "
                     "what every committed seed learns; the loss, the data or the recipe has changed")
     for metric in check.metrics:
-        low, high, margin = check.band(seeds, metric)
+        low, high, _ = check.band(seeds, metric)
         value = run.test_metrics[metric]
         if not (math.isfinite(value) and low <= value <= high):
             return fail(f"test {metric_name(metric)} = {_percent(value)} lies outside [{_percent(low)}, "
@@ -299,7 +300,5 @@ def check_live_run(run: RunSummary, seeds: SeedRuns, check: LiveRunCheck, epochs
                         "committed seeds by more than seed-to-seed noise. Its numbers are still valid, but the "
                         "notebook's sentences describe the committed seeds, not this run")
     return (f"OK: the run finished and kept its best validation epoch; test {metric_name(check.gain_metric)} >= "
-            f"{check.gain:g}x the untrained network's; " + ", ".join(
-                f"{metric_name(m)} in [{_percent(check.band(seeds, m)[0])}, {_percent(check.band(seeds, m)[1])}]"
-                for m in check.metrics) + f" (the {100 * check.level:g} % prediction interval of the "
-            f"{len(seeds.rows)} committed seeds)")
+            f"{check.gain:g}x the untrained network's; {check.bands_text(seeds, ', ')} (the "
+            f"{100 * check.level:g} % prediction interval of the {len(seeds.rows)} committed seeds)")
