@@ -164,8 +164,10 @@ def test_main_goes_on_after_a_failed_check_and_lists_it_at_the_end(tmp_path):
     cells = [nbformat.v4.new_code_cell("from histlib.workbook.checks import fail\n"
                                        "print(fail('test MAP@R = 3.1 lies outside [3.3, 4.9]'))"),
              nbformat.v4.new_code_cell("open('first_ran_to_the_end.txt', 'w').write('yes')")]
-    nbformat.write(nbformat.v4.new_notebook(cells=cells), first)
-    nbformat.write(nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(
+    python = {"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"},
+              "language_info": {"name": "python"}}  # what papermill reads to pick the kernel's language
+    nbformat.write(nbformat.v4.new_notebook(cells=cells, metadata=python), first)
+    nbformat.write(nbformat.v4.new_notebook(metadata=python, cells=[nbformat.v4.new_code_cell(
         "open('second_ran.txt', 'w').write('yes')\nraise ValueError('a broken cell')")]), second)
     env = {k: v for k, v in os.environ.items() if k != CHECK_LOG}
     completed = subprocess.run([sys.executable, str(REPO / "scripts" / "run_notebooks.py"), "--out",
@@ -174,6 +176,7 @@ def test_main_goes_on_after_a_failed_check_and_lists_it_at_the_end(tmp_path):
     assert completed.returncode == 1, completed.stdout + completed.stderr
     assert (tmp_path / "first_ran_to_the_end.txt").is_file() and (tmp_path / "second_ran.txt").is_file()
     assert "01_first.ipynb: check failed: test MAP@R = 3.1 lies outside [3.3, 4.9]" in completed.stderr
-    assert "02_second.ipynb stopped in cell 1: ValueError: a broken cell" in completed.stderr
+    # the cell's number in the executed copy, which holds papermill's injected parameters cell first
+    assert "02_second.ipynb stopped in cell 2: ValueError: a broken cell" in completed.stderr
     assert "1 check(s) FAILED" in completed.stdout and "STOPPED" in completed.stdout
     assert "CHECK FAILED: test MAP@R = 3.1" in (tmp_path / "out" / "01_first.ipynb").read_text()
