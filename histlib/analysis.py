@@ -183,30 +183,54 @@ def _check_columns(rows: Iterable[dict], columns: Sequence[str]) -> list[dict]:
 
 
 def compare_to_reference(rows: Iterable[dict], key: str, reference, metric: str) -> list[dict]:
-    """Each point of a sweep against the reference point (the recipe's setting), over seeds.
+    """Each point of a sweep against the reference point (the recipe's setting), seed by seed.
 
-    Returns, per point (in order of appearance): ``mean``, ``std``, ``n``, ``difference`` (mean minus
-    the reference's mean) and ``p_value`` of Welch's t-test (unequal variances) between the two sets
-    of seeds; NaN where either side has fewer than 2 seeds. With 3 seeds per point only large,
-    consistent differences reach p < 0.05: a large p means "no difference shown", not "equal".
+    Runs of one seed share their initialisation and validation classes, so each point is compared
+    with the reference over the seeds both have (:func:`histlib.statistics.paired_comparison`); a
+    point whose seeds differ from the reference's is refused (``UnpairedError``). Returns, per point
+    (in order of appearance): ``mean``, ``std``, ``n``, ``difference`` (mean of the per-seed
+    differences, point minus reference), ``ci_low`` / ``ci_high`` (its 95 % interval), ``p_value``
+    (paired t-test, uncorrected; NaN with fewer than 2 seeds or identical differences), ``wins``
+    (seeds where the point is above the reference). These are exploratory: no verdict without a
+    declared comparison (``histlib.verdicts``), and a large p means "no difference shown", never "equal".
 
-    >>> rows = [{"k": 0, "m": v} for v in (0.50, 0.52, 0.51)] + [{"k": 1, "m": v} for v in (0.30, 0.31, 0.29)]
-    >>> [(r["k"], round(r["difference"], 2), r["p_value"] < 0.01) for r in compare_to_reference(rows, "k", 0, "m")]
-    [(0, 0.0, False), (1, -0.21, True)]
+    >>> rows = [{"k": 0, "seed": s, "m": v} for s, v in zip((1, 2, 3), (0.50, 0.52, 0.51))]
+    >>> rows += [{"k": 1, "seed": s, "m": v} for s, v in zip((1, 2, 3), (0.30, 0.31, 0.29))]
+    >>> out = compare_to_reference(rows, "k", 0, "m")
+    >>> [(r["k"], round(r["difference"], 2), r["p_value"] < 0.01, r["wins"]) for r in out]
+    [(0, 0.0, False, 0), (1, -0.21, True, 0)]
     """
-    from scipy.stats import ttest_ind
+    from .statistics import UnpairedError, paired_comparison
 
-    values = {point: group for (point,), group in _grouped(rows, (key,), metric).items()}
-    if reference not in values:
-        raise ValueError(f"no row has {key} = {reference!r}; points: {list(values)}")
-    base = values[reference]
+    rows = _check_columns(rows, (key, metric, "seed"))
+    by_point: dict = defaultdict(dict)
+    for row in rows:
+        if row.get(metric) is None:
+            continue
+        seeds = by_point[row.get(key)]
+        if row["seed"] in seeds:
+            raise ValueError(f"{key} = {row.get(key)!r} has seed {row['seed']} twice; one row per (point, seed)")
+        seeds[row["seed"]] = row[metric]
+    if reference not in by_point:
+        raise ValueError(f"no row has {key} = {reference!r}; points: {list(by_point)}")
+    base = by_point[reference]
     out = []
-    for point, group in values.items():
-        enough = len(group) > 1 and len(base) > 1 and point != reference
-        p_value = float(ttest_ind(group, base, equal_var=False).pvalue) if enough else math.nan
-        mean, std = mean_and_std(group)
-        out.append({key: point, "mean": mean, "std": std, "n": len(group), "difference": mean - mean_and_std(base)[0],
-                    "p_value": 1.0 if point == reference else p_value})
+    for point, scores in by_point.items():
+        mean, std = mean_and_std(list(scores.values()))
+        row = {key: point, "mean": mean, "std": std, "n": len(scores)}
+        if point == reference:
+            row.update(difference=0.0, ci_low=0.0, ci_high=0.0, p_value=1.0, wins=0)
+        elif set(scores) != set(base):
+            raise UnpairedError(f"{key} = {point!r} has seeds {sorted(scores)}, the reference {reference!r} "
+                                f"{sorted(base)}: run both with the same seeds to compare them")
+        elif len(scores) < 2:  # one seed: its difference, no interval
+            (seed,) = scores
+            row.update(difference=scores[seed] - base[seed], ci_low=math.nan, ci_high=math.nan, p_value=math.nan,
+                       wins=int(scores[seed] > base[seed]))
+        else:
+            c = paired_comparison(scores, base)
+            row.update(difference=c.difference, ci_low=c.ci_low, ci_high=c.ci_high, p_value=c.p, wins=c.wins)
+        out.append(row)
     return out
 
 

@@ -56,7 +56,8 @@ from .sweep import folder_problem
 from .training.grids import PRUNER, TUNINGS, Param, Tuning, search_space
 
 __all__ = ["storage_url", "open_study", "run_worker", "trials_table", "export", "distribution", "main",
-           "study_from_table", "param_importances", "study_summary", "OVER_BUDGET", "LOST", "DIVERGED"]
+           "study_from_table", "param_importances", "importance_tiers", "study_summary", "OVER_BUDGET", "LOST",
+           "DIVERGED"]
 
 #: The notes a trial's row can carry (its ``note`` column; empty for a normal trial).
 OVER_BUDGET, LOST, DIVERGED = "over budget", "lost", "diverged"
@@ -421,39 +422,76 @@ def study_summary(rows: list[dict]) -> list[dict]:
 MIN_TRIALS_FOR_IMPORTANCES = 5
 
 
-def param_importances(rows: list[dict], loss: str, seeds=range(10)) -> dict[str, dict[str, float]]:
-    """What explains ``loss``'s validation MAP@R across its completed trials, per parameter.
+def param_importances(rows: list[dict], loss: str, resamples: int = 40, seed: int = 0,
+                      interval: float = 0.9) -> dict[str, dict[str, float]]:
+    """What explains ``loss``'s validation MAP@R across its completed trials, per parameter, with its spread.
 
-    ``importance``: Optuna's fANOVA importance (share of the variance; the mean over the evaluator's
-    ``seeds``, with ``low`` and ``high`` its range over them); ``rho``: Spearman's correlation of the
-    parameter with the score (its direction; NaN for a choice that includes None). Largest first.
-    The trials are TPE's, concentrated where it found good scores: importances describe that region.
+    ``importance``: Optuna's fANOVA importance (share of the variance) of the trials as they are;
+    ``low`` / ``high``: the central ``interval`` of the importance over ``resamples`` bootstrap
+    resamples of the trials (drawn with replacement, each with its own fANOVA seed, from ``seed``):
+    how much the number depends on which trials happened to be run. ``rho``: Spearman's correlation
+    of the parameter with the score (its direction; NaN for a choice that includes None). Largest
+    first; :func:`importance_tiers` groups the parameters whose intervals overlap (no order among
+    them). The trials are TPE's, concentrated where it found good scores: importances describe that
+    region.
     """
+    import numpy as np
     from scipy.stats import spearmanr
 
-    seeds = list(seeds)
-    if not seeds:
-        raise ValueError("param_importances needs at least one evaluator seed")
+    if resamples < 2:
+        raise ValueError(f"param_importances needs at least 2 resamples for an interval, got {resamples}")
+    if not 0 < interval < 1:
+        raise ValueError(f"interval must lie in (0, 1), got {interval}")
     study = study_from_table(rows, loss)
     if len(study.trials) < MIN_TRIALS_FOR_IMPORTANCES:
         raise ValueError(f"{len(study.trials)} completed trial(s) of {loss!r}: importances need at least "
                          f"{MIN_TRIALS_FOR_IMPORTANCES} (fewer fit any split of the parameters)")
     if len({t.value for t in study.trials}) == 1:
         raise ValueError(f"every completed trial of {loss!r} scored {study.trials[0].value}: no variance to attribute")
-    runs = []
+    trials, generator = list(study.trials), np.random.default_rng(seed)
     with _quiet_optuna():
-        for seed in seeds:
-            evaluator = optuna.importance.FanovaImportanceEvaluator(seed=seed)
-            runs.append(optuna.importance.get_param_importances(study, evaluator=evaluator))
-    values = [t.value for t in study.trials]
+        whole = optuna.importance.get_param_importances(
+            study, evaluator=optuna.importance.FanovaImportanceEvaluator(seed=seed))
+        runs = []
+        for index in range(resamples):
+            drawn = [trials[i] for i in generator.integers(0, len(trials), len(trials))]
+            if len({t.value for t in drawn}) == 1:  # a resample with one score has nothing to attribute
+                continue
+            resampled = optuna.create_study(direction="maximize")
+            resampled.add_trials(drawn)
+            found = optuna.importance.get_param_importances(
+                resampled, evaluator=optuna.importance.FanovaImportanceEvaluator(seed=seed + 1 + index))
+            runs.append({name: float(found.get(name, 0.0)) for name in whole})
+    values = [t.value for t in trials]
+    tail = 100 * (1 - interval) / 2
     out = {}
-    for name in runs[0]:
-        each = [float(run[name]) for run in runs]
-        column = [t.params[name] for t in study.trials]
+    for name in whole:
+        each = [run[name] for run in runs]
+        column = [t.params[name] for t in trials]
         numeric = all(isinstance(v, (int, float)) for v in column) and len(set(column)) > 1
         rho = float(spearmanr(column, values).statistic) if numeric else math.nan
-        out[name] = {"importance": sum(each) / len(each), "low": min(each), "high": max(each), "rho": rho}
+        out[name] = {"importance": float(whole[name]), "low": float(np.percentile(each, tail)),
+                     "high": float(np.percentile(each, 100 - tail)), "rho": rho}
     return dict(sorted(out.items(), key=lambda item: -item[1]["importance"]))
+
+
+def importance_tiers(importances: dict[str, dict[str, float]]) -> list[list[str]]:
+    """The parameters of :func:`param_importances` in tiers, most important first: a parameter opens
+    a new tier only when its whole interval lies below the interval of every parameter of the tier
+    above; within a tier the data do not order them.
+
+    >>> importance_tiers({"tau": {"importance": 0.6, "low": 0.4, "high": 0.8},
+    ...                   "lr": {"importance": 0.2, "low": 0.05, "high": 0.45},
+    ...                   "alpha": {"importance": 0.01, "low": 0.0, "high": 0.03}})
+    [['tau', 'lr'], ['alpha']]
+    """
+    tiers: list[list[str]] = []
+    for name, value in sorted(importances.items(), key=lambda item: -item[1]["importance"]):
+        if tiers and value["high"] >= min(importances[n]["low"] for n in tiers[-1]):
+            tiers[-1].append(name)
+        else:
+            tiers.append([name])
+    return tiers
 
 
 def main(argv: list[str] | None = None) -> int:

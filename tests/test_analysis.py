@@ -93,7 +93,7 @@ def test_summarize_gives_mean_sample_std_and_count_per_group():
 def test_a_misspelled_column_is_an_error_not_one_pooled_group():
     from histlib.analysis import compare_to_reference, summarize
 
-    rows = [{"lambda_s": 0.0, "test_map@r": 0.4}, {"lambda_s": 1.0, "test_map@r": 0.5}]
+    rows = [{"lambda_s": 0.0, "seed": 1, "test_map@r": 0.4}, {"lambda_s": 1.0, "seed": 1, "test_map@r": 0.5}]
     with pytest.raises(ValueError, match=r"no row has the column\(s\) \['lamda_s'\]"):
         summarize(rows, "lamda_s", "test_map@r")
     with pytest.raises(ValueError, match=r"no row has the column\(s\) \['test_mapr'\]"):
@@ -121,3 +121,25 @@ def test_seed_band_reads_the_recipes_point_or_says_why_not(tmp_path):
     assert "No committed sweep table" in A.seed_band(tmp_path / "missing.csv", "lambda_s", 1.0)
     assert "only one seed" in A.seed_band(table, "lambda_s", 4.0)
     assert "no run with lambda_s = 2.0" in A.seed_band(table, "lambda_s", 2.0)
+
+
+def test_compare_to_reference_pairs_the_seeds_and_refuses_unpaired_points():
+    from scipy import stats
+
+    from histlib.analysis import compare_to_reference
+    from histlib.statistics import UnpairedError
+
+    reference, point = (0.50, 0.55, 0.47, 0.52), (0.53, 0.56, 0.49, 0.56)
+    rows = [{"k": 0, "seed": s, "m": v} for s, v in zip((1, 2, 3, 4), reference)]
+    rows += [{"k": 1, "seed": s, "m": v} for s, v in zip((4, 3, 2, 1), point[::-1])]  # any row order
+    _, one = compare_to_reference(rows, "k", 0, "m")
+    assert one["p_value"] == pytest.approx(stats.ttest_rel(point, reference).pvalue)
+    assert one["difference"] == pytest.approx(0.025) and one["wins"] == 4
+    low, high = stats.t.interval(0.95, 3, loc=0.025, scale=stats.sem([a - b for a, b in zip(point, reference)]))
+    assert (one["ci_low"], one["ci_high"]) == (pytest.approx(low), pytest.approx(high))
+    # an unpaired (Welch) test would not see the seed-to-seed agreement
+    assert stats.ttest_ind(point, reference, equal_var=False).pvalue > 0.3 > 0.05 > one["p_value"]
+    with pytest.raises(UnpairedError, match=r"k = 2 has seeds \[1, 2, 5\], the reference 0 \[1, 2, 3, 4\]"):
+        compare_to_reference(rows + [{"k": 2, "seed": s, "m": 0.5} for s in (1, 2, 5)], "k", 0, "m")
+    with pytest.raises(ValueError, match="seed 1 twice"):
+        compare_to_reference(rows + [rows[0]], "k", 0, "m")

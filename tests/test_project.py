@@ -45,40 +45,29 @@ def test_readme_commands_use_the_projects_interpreter():
     assert not bare
 
 
-def test_readme_sentences_on_the_hgnn_follow_from_the_committed_tables():
-    """The README's mechanism findings quote results/: recomputed here, so a re-run that contradicts
-    them fails CI (notebook 7's check cells do the same for the notebook's text)."""
-    from histlib.analysis import compare_to_reference, hgnn_learning_split, summarize
-    from histlib.sweep import read_table
+def test_readme_verdicts_are_the_committed_verdicts_table():
+    """The README's verdicts are `python -m histlib.verdicts --markdown`, nothing typed by hand."""
+    from histlib.verdicts import read_verdicts, render_markdown
 
     readme = (ROOT / "README.md").read_text()
-    table = lambda name: read_table(ROOT / "results" / f"{name}.csv")  # noqa: E731
-    recipe = [r for r in table("lambda_s") if r["lambda_s"] > 0]
-    assert all(r["train_hgnn_loss_ratio"] > 0.98 for r in recipe)
-    accuracy = summarize(table("lambda_s"), "lambda_s", "train_hgnn_accuracy")
-    assert f"classifies {100 * next(s['mean'] for s in accuracy if s['lambda_s'] == 1.0):.1f} %" in readme
-    split = hgnn_learning_split(table("alpha_tau") + table("alpha") + table("tau"))
-    assert split["learned"]["membership"][1] < 1 < split["not_learned"]["membership"][0]
-    assert split["learned"]["ratio"][1] <= 0.18 and split["learned"]["accuracy"][0] > 0.9
-    assert "`L_CE` at most 0.18 log C, over 90 % of training samples" in readme
-    ratio = {(s["tau"], s["alpha"]): s["mean"] for s in summarize(table("alpha_tau"), ("tau", "alpha"),
-                                                                  "train_hgnn_loss_ratio")}
-    assert ratio[32.0, 2.0] > 0.5 > ratio[32.0, 4.0] and ratio[4.0, 1.1] > 0.5 > ratio[4.0, 2.0]
-    assert "alpha >= 4 at tau 32, alpha >= 2 at tau 4" in readme
-    controls = table("controls")
-    for tau, setting in ((32, "alpha=16.0 tau=32.0"), (4, "alpha=2.0 tau=4.0")):
-        rows = [r for r in controls if r["point"].startswith(setting)]
-        by_point = {r["point"]: r for r in compare_to_reference(rows, "point", f"{setting} lambda_s=0.0", "test_map@r")}
-        gain = by_point[setting]
-        assert f"{100 * gain['difference']:+.1f} at tau {tau} (p = {gain['p_value']:.2f})" in readme
-        versus_hist = {r["point"]: r for r in compare_to_reference(rows, "point", setting, "test_map@r")}
-        identity = versus_hist[f"{setting} hgnn_propagation=identity"]
-        assert identity["difference"] > 0 and f"{100 * identity['difference']:+.1f}" in readme
+    block = re.search(r"<!-- verdicts:begin -->\n(.*?)\n<!-- verdicts:end -->", readme, re.S)
+    assert block, "the README has no verdicts block"
+    assert block.group(1) == render_markdown(read_verdicts(ROOT / "results" / "verdicts.csv"))
+
+
+def test_readme_exploratory_rows_are_rendered_from_the_committed_tables():
+    from histlib.verdicts import render_exploratory
+
+    readme = (ROOT / "README.md").read_text()
+    missing = [line for line in render_exploratory(ROOT / "results").splitlines() if line not in readme]
+    assert not missing
 
 
 def test_readme_frozen_regime_table_follows_from_the_committed_tables():
-    """Each cell of the README's frozen-trunk table is the mean +/- std of its committed runs."""
+    """Each cell of the README's frozen-trunk table is the mean +/- std of its committed runs, and its last
+    column the paired differences from HIST with their 95 % intervals."""
     from histlib.analysis import summarize
+    from histlib.statistics import paired_comparison
     from histlib.sweep import read_table
 
     readme = (ROOT / "README.md").read_text()
@@ -87,30 +76,12 @@ def test_readme_frozen_regime_table_follows_from_the_committed_tables():
         rows = read_table(ROOT / "results" / f"frozen_{stand_in}.csv")
         summary = {s["point"]: s for s in summarize(rows, "point", "test_map@r")}
         cells = " | ".join(f"{100 * summary[p]['mean']:.1f} +/- {100 * summary[p]['std']:.1f}" for p in points)
+        scores = {p: {r["seed"]: r["test_map@r"] for r in rows if r["point"] == p} for p in points}
+        versus = [paired_comparison(scores[p], scores["loss=hist"]) for p in points[1:]]
+        differences = "; ".join(f"{name} {100 * c.difference:+.1f} [{100 * c.ci_low:+.1f}, {100 * c.ci_high:+.1f}]"
+                                for name, c in zip(("L_D alone", "Proxy-Anchor", "Multi-Similarity"), versus))
         seeds = {s["n"] for s in summary.values()}
-        assert len(seeds) == 1 and f"| `{stand_in}` ({seeds.pop()}) | {cells} |" in readme, stand_in
-
-
-def test_readme_head_to_head_follows_from_the_tuning_studies():
-    """The README's head-to-head rows are the 5-seed re-runs of each loss's best Optuna trial."""
-    from histlib.analysis import compare_to_reference, summarize
-    from histlib.sweep import read_table
-
-    readme = (ROOT / "README.md").read_text()
-    rows = read_table(ROOT / "results" / "head_to_head.csv")
-    versus = {r["loss"]: r for r in compare_to_reference(rows, "loss", "hist", "test_map@r")}
-    recall = {s["loss"]: s for s in summarize(rows, "loss", "test_recall@1")}
-    text = (f"HIST {100 * versus['hist']['mean']:.1f} +/- {100 * versus['hist']['std']:.1f} "
-            f"(R@1 {100 * recall['hist']['mean']:.1f}), ")
-    for loss, name in (("proxy_anchor", "Proxy-Anchor"), ("multi_similarity", "Multi-Similarity")):
-        text += (f"{name} {100 * versus[loss]['mean']:.1f} +/- {100 * versus[loss]['std']:.1f} "
-                 f"(R@1 {100 * recall[loss]['mean']:.1f}, p = {versus[loss]['p_value']:.2f})")
-        text += ", " if loss == "proxy_anchor" else ""
-    assert text in readme
-    frozen = {s["loss"]: s for s in summarize(read_table(ROOT / "results" / "frozen_head_to_head.csv"), "loss",
-                                                "test_map@r")}
-    assert (f"HIST {100 * frozen['hist']['mean']:.1f} +/- {100 * frozen['hist']['std']:.1f} ties Proxy-Anchor "
-            f"{100 * frozen['proxy_anchor']['mean']:.1f} +/- {100 * frozen['proxy_anchor']['std']:.1f}") in readme
+        assert len(seeds) == 1 and f"| `{stand_in}` ({seeds.pop()}) | {cells} | {differences} |" in readme, stand_in
 
 
 # -- docs/hist.md: the project's own account of the loss, the recipes and the evaluation ---------------

@@ -22,7 +22,7 @@ from optuna.trial import TrialState
 from histlib import tuning
 from histlib.sweep import read_table
 from histlib.training import FitResult, TrainConfig, get_config
-from histlib.training.grids import GRIDS, SEARCH_SPACES, SHARED_SPACE, TUNINGS, search_space
+from histlib.training.grids import GRIDS, SEARCH_SPACES, SHARED_SPACE, TUNINGS, point_label, search_space
 
 ROOT = Path(__file__).resolve().parents[1]
 IN_CI = os.environ.get("CI", "").lower() in ("true", "1")
@@ -173,6 +173,19 @@ def test_the_head_to_head_points_are_each_losss_best_completed_trial(tmp_path):
                     "lambda_s": 1.0, "lr_ds": 0.1, "hgnn_lr_factor": 1.0}  # the best *completed* trial
     assert proxy["images_per_class"] is None and ms["ms_beta"] == 50.0
     get_config("glyphs", **hist)  # a point is a valid config
+    # the ablation grid: the tuned HIST only, then each variant of it (a Scaled value relative to the tuned one)
+    ablation = dataclasses.replace(GRIDS["frozen_ablation"], derive_from="tuning")
+    with pytest.raises(ValueError, match=r"the variant batch_size=64 leaves the point .* unchanged"):
+        ablation.points_for(tmp_path)  # the tuned batch is 64 here: that variant would compare a run with itself
+    write_table(tmp_path / "tuning.csv", [{**r, "batch_size": 32} for r in rows])
+    hist = {**hist, "batch_size": 32}
+    named = ablation.named_points(tmp_path)
+    assert list(named)[:3] == ["hist", "lambda_s=0.0", "hgnn_propagation=identity"] and named["hist"] == hist
+    assert named["tau x0.5"] == {**hist, "tau": 4.0} and named["alpha x2"] == {**hist, "alpha": 4.0}
+    assert named["hgnn_layers=3"] == {**hist, "hgnn_layers": 3} and named["batch_size=64"]["batch_size"] == 64
+    assert len({point_label(p) for p in ablation.points_for(tmp_path)}) == len(named)  # every point its own run
+    for point in named.values():
+        get_config("glyphs", **point)
 
 
 def test_importances_are_computed_from_the_committed_table_and_find_the_setting_that_matters():
@@ -185,14 +198,17 @@ def test_importances_are_computed_from_the_committed_table_and_find_the_setting_
     rows.append({**rows[0], "trial": 12, "state": "PRUNED", "value": 0.0})  # not a finished trial: left out
     study = tuning.study_from_table(rows, "hist")
     assert len(study.trials) == 12 and study.best_value == 0.5
-    importances = tuning.param_importances(rows, "hist", seeds=range(3))
+    importances = tuning.param_importances(rows, "hist", resamples=8)
     assert list(importances)[0] == "tau" and importances["tau"]["importance"] > 0.5
     assert sum(v["importance"] for v in importances.values()) == pytest.approx(1.0)
-    assert all(v["low"] <= v["importance"] <= v["high"] for v in importances.values())
+    assert all(0 <= v["low"] <= v["high"] <= 1 for v in importances.values())
+    assert importances["tau"]["low"] > 0.3  # tau explains the score in every resample of the trials
+    assert importances["tau"]["low"] > importances["alpha"]["high"]
+    assert tuning.importance_tiers(importances)[0] == ["tau"]
     assert importances["tau"]["rho"] == pytest.approx(-1.0)  # a smaller tau, a better score (the direction)
     assert math.isnan(importances["images_per_class"]["rho"])  # a choice with None has no direction
     assert math.isnan(importances["lambda_s"]["rho"])  # constant in these trials
-    assert importances == tuning.param_importances(rows, "hist", seeds=range(3))  # seeded
+    assert importances == tuning.param_importances(rows, "hist", resamples=8)  # seeded
     with pytest.raises(ValueError, match="no completed trial of 'proxy_anchor'"):
         tuning.study_from_table(rows, "proxy_anchor")
 
@@ -368,8 +384,8 @@ def test_odd_trials_tables_are_clear_errors(tmp_path):
              "hgnn_lr_factor": 1.0} for i in range(1, 4)]
     with pytest.raises(ValueError, match="3 completed trial.* importances need at least 5"):
         tuning.param_importances(rows, "hist")
-    with pytest.raises(ValueError, match="at least one evaluator seed"):
-        tuning.param_importances(rows, "hist", seeds=[])
+    with pytest.raises(ValueError, match="at least 2 resamples"):
+        tuning.param_importances(rows, "hist", resamples=1)
     with pytest.raises(ValueError, match=r"no column \['value'\]"):
         tuning.study_summary([{k: v for k, v in r.items() if k != "value"} for r in rows])
     text_rows = [{k: str(v) for k, v in r.items()} for r in rows]  # csv.DictReader's strings, not read_table's

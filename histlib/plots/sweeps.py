@@ -48,8 +48,8 @@ def sweep_figure(panels: Sequence[dict], metric: str = "test_map@r", ncols: int 
             ax.axvline(labels.index(panel["reference"]), color="grey", ls=":", lw=1, label="recipe's setting")
         ax.set_xticks(positions, [str(x) for x in labels])
         split = {"test": "test ", "val": "validation "}.get(metric.split("_", 1)[0], "")
-        ax.set(title=panel["title"], xlabel=panel.get("xlabel", panel["key"]),
-               ylabel=f"{split}{metric_name(metric.split('_', 1)[1])} (%)")
+        ax.set(xlabel=panel.get("xlabel", panel["key"]), ylabel=f"{split}{metric_name(metric.split('_', 1)[1])} (%)")
+        ax.set_title("\n".join(textwrap.wrap(panel["title"], 44)), fontsize=9)  # long titles would overlap
         ax.legend(fontsize=7)
     for ax in axes.flat[len(panels):]:
         ax.axis("off")
@@ -295,8 +295,9 @@ def optimisation_history(studies: Mapping[str, Sequence[dict]], title: str = "")
 
 def importance_figure(importances: Mapping[str, Mapping[str, Mapping[str, float]]], title: str = "") -> plt.Figure:
     """Horizontal bars: each study's parameter importances (:func:`histlib.tuning.param_importances`:
-    the mean over evaluator seeds, whiskers their range), one panel per study, the parameters in the
-    first study's order, one 0-1 scale for every panel."""
+    the importance of the trials as run, whiskers its 90 % interval over bootstrap resamples of the
+    trials), one panel per study, the parameters in the first study's order, one 0-1 scale for every
+    panel."""
     names = list(next(iter(importances.values())))
     fig, axes = plt.subplots(1, len(importances), figsize=(4.4 * len(importances), 0.35 * len(names) + 1.5),
                              squeeze=False, sharex=True, sharey=True, constrained_layout=True)
@@ -304,9 +305,11 @@ def importance_figure(importances: Mapping[str, Mapping[str, Mapping[str, float]
         mean = np.array([values[n]["importance"] if n in values else 0.0 for n in names])
         low = np.array([values[n]["low"] if n in values else 0.0 for n in names])
         high = np.array([values[n]["high"] if n in values else 0.0 for n in names])
-        ax.barh(range(len(names)), mean, xerr=[mean - low, high - mean], color=LOSS_COLOURS["hist"], capsize=3)
+        whiskers = [np.clip(mean - low, 0, None), np.clip(high - mean, 0, None)]  # the interval may miss the bar
+        ax.barh(range(len(names)), mean, xerr=whiskers, color=LOSS_COLOURS["hist"], capsize=3)
         ax.set_yticks(range(len(names)), names)
-        ax.set(xlim=(0, 1), xlabel="importance (fANOVA share of the variance)", title=study)
+        ax.set(xlim=(0, 1), xlabel="importance (fANOVA share of the variance)")
+        ax.set_title("\n".join(textwrap.wrap(study, 44)), fontsize=9)  # long study names would overlap
     axes.flat[0].invert_yaxis()  # the shared y axis: the first study's most important parameter on top
     if title:
         fig.suptitle(title)

@@ -26,7 +26,8 @@ from pathlib import Path
 
 from .config import STAND_INS, get_config
 
-__all__ = ["Grid", "GRIDS", "SWEEP_BUDGET", "CONTROLS", "CONTROL_SETTINGS", "Param", "SHARED_SPACE", "SEARCH_SPACES",
+__all__ = ["Grid", "Scaled", "apply_variant", "variant_label", "PRIMARY_SEEDS", "GRIDS",
+           "SWEEP_BUDGET", "CONTROLS", "CONTROL_SETTINGS", "Param", "SHARED_SPACE", "SEARCH_SPACES",
            "search_space", "Tuning", "TUNINGS", "PRUNER", "point_label"]
 
 #: The sweeps' run length on the glyphs recipe, chosen so that validation MAP@R has flattened
@@ -54,15 +55,41 @@ class Grid:
     seeds: tuple[int, ...] = (1, 2, 3)
     fixed: dict = field(default_factory=dict)
     derive_from: str | None = None  # a tuning study (TUNINGS) whose best trial per loss is re-run
+    derive_losses: tuple[str, ...] | None = None  # of a derived grid: only these losses' best trials (None: all)
+    variants: tuple[dict, ...] = ()  # of a derived grid: each applied to the first derived point (see Scaled)
     analysis: bool = True  # False: not notebook 7's analysis nor part of ``python -m histlib.sweep all`` (the CI's
     # machinery check, the training notebooks' own seeds)
     full_curves: bool = False  # True: every epoch's val_/test_ metrics and the untrained network as epoch 0
 
     def points_for(self, results: Path) -> tuple[dict, ...]:
-        """The points; for a derived grid, the best completed trial of each loss in its study's table."""
+        """The points; for a derived grid, the best completed trial of each loss in its study's table
+        (of ``derive_losses`` only, where given), then each of ``variants`` applied to the first of them."""
         if self.derive_from is None:
             return self.points
-        return TUNINGS[self.derive_from].best_points(results)
+        points = TUNINGS[self.derive_from].best_points(results)
+        if self.derive_losses is not None:
+            points = tuple(point for point in points if point["loss"] in self.derive_losses)
+        varied = tuple(apply_variant(points[0], variant) for variant in self.variants)
+        for variant, point in zip(self.variants, varied):
+            if point == points[0]:
+                raise ValueError(f"grid {self.name!r}: the variant {variant_label(variant)} leaves the point "
+                                 f"{point_label(points[0])!r} unchanged (the tuned value is already that); "
+                                 "change the variant in histlib/training/grids.py")
+        return points + varied
+
+    def named_points(self, results: Path) -> dict[str, dict]:
+        """The points by a short name: a derived point by its loss, a variant by :func:`variant_label`
+        (prefixed by nothing: it varies the first derived point), any other point by its label.
+
+        >>> list(GRIDS["lambda_s"].named_points(Path("results")))
+        ['lambda_s=0.0', 'lambda_s=0.25', 'lambda_s=1.0', 'lambda_s=4.0']
+        """
+        points = self.points_for(results)
+        if self.derive_from is None:
+            return {point_label(point): point for point in points}
+        derived = points[:len(points) - len(self.variants)]
+        return {**{point["loss"]: point for point in derived},
+                **{variant_label(variant): point for variant, point in zip(self.variants, points[len(derived):])}}
 
     @property
     def key(self) -> str:
@@ -89,6 +116,40 @@ class Grid:
         (32.0, 2, 32.0)
         """
         return getattr(get_config(self.base, **self.fixed), self.key if key is None else key)
+
+
+@dataclass(frozen=True)
+class Scaled:
+    """A variant's value relative to the point it is applied to: the point's value times ``factor``.
+
+    >>> apply_variant({"tau": 4.0, "alpha": 2.0}, {"tau": Scaled(2.0), "hgnn_layers": 3})
+    {'tau': 8.0, 'alpha': 2.0, 'hgnn_layers': 3}
+    """
+
+    factor: float
+
+
+def apply_variant(point: dict, variant: dict) -> dict:
+    """``point`` with ``variant``'s settings (a :class:`Scaled` value multiplies the point's own value,
+    which must be there)."""
+    out = dict(point)
+    for key, value in variant.items():
+        if isinstance(value, Scaled):
+            if key not in point:
+                raise ValueError(f"the variant scales {key!r}, which the point {point_label(point)!r} does not set")
+            value = point[key] * value.factor
+        out[key] = value
+    return out
+
+
+def variant_label(variant: dict) -> str:
+    """A variant's short name: its settings as ``key=value``, a scaled one as ``key x factor``.
+
+    >>> variant_label({"lambda_s": 0.0}), variant_label({"tau": Scaled(0.5)})
+    ('lambda_s=0.0', 'tau x0.5')
+    """
+    return " ".join(f"{key} x{value.factor:g}" if isinstance(value, Scaled) else f"{key}={value}"
+                    for key, value in variant.items())
 
 
 def _grid(name: str, question: str, key: str, values, **kwargs) -> Grid:
@@ -251,6 +312,18 @@ CONTROLS = (
     {"hgnn_gradient": "hgnn_only"},  # L_CE trains the HGNN but not the embedding
 )
 
+#: The seeds of every primary comparison (histlib.verdicts): 10 paired seeds per setting.
+PRIMARY_SEEDS = tuple(range(1, 11))
+
+#: The hypergraph's ablations of a tuned HIST: L_D alone (no L_CE), and G = I (the HGNN a per-sample
+#: classifier: L_CE without the hypergraph).
+HYPERGRAPH_ABLATIONS = ({"lambda_s": 0.0}, {"hgnn_propagation": "identity"})
+
+#: The paper's sensitivity claims at a tuned HIST: a batch twice as large (the tuned batch is 32, the
+#: space's smallest), one and three HGNN layers instead of two, tau and alpha halved and doubled.
+SENSITIVITY_VARIANTS = ({"batch_size": 64}, {"hgnn_layers": 1}, {"hgnn_layers": 3}, {"tau": Scaled(0.5)},
+                        {"tau": Scaled(2.0)}, {"alpha": Scaled(0.5)}, {"alpha": Scaled(2.0)})
+
 #: The frozen-trunk regime's stand-ins and the losses compared there: each at its paper's defaults
 #: (pytorch-metric-learning's), Multi-Similarity with the m-per-class sampler its paper uses.
 FROZEN_STAND_INS = tuple(STAND_INS.values())
@@ -270,12 +343,22 @@ GRIDS: dict[str, Grid] = {grid.name: grid for grid in (
     _grid("batch", "Batch size (the paper: insensitive; the replication: only from 32 up)", "batch_size",
           (16, 32, 64, 128)),
     _grid("sampler", "Random vs m-per-class sampling", "images_per_class", (None, 4)),
-    Grid("head_to_head", "From scratch (glyphs): the best trial of each loss's tuning study, 5 seeds, evaluated "
-         "once on the unseen test classes", "glyphs", seeds=(1, 2, 3, 4, 5), fixed=dict(SWEEP_BUDGET),
+    Grid("head_to_head", "From scratch (glyphs): the best trial of each loss's tuning study, 10 seeds, evaluated "
+         "once on the unseen test classes", "glyphs", seeds=PRIMARY_SEEDS, fixed=dict(SWEEP_BUDGET),
          derive_from="tuning"),
-    Grid("frozen_head_to_head", "Frozen trunk (glyphs): the best trial of each loss's tuning study, 5 seeds, "
-         "evaluated once on the unseen test classes", "glyphs_frozen", seeds=(1, 2, 3, 4, 5),
+    Grid("frozen_head_to_head", "Frozen trunk (glyphs): the best trial of each loss's tuning study, 10 seeds, "
+         "evaluated once on the unseen test classes", "glyphs_frozen", seeds=PRIMARY_SEEDS,
          fixed={"test_every_epoch": False}, derive_from="frozen_tuning"),
+    # The ablations of the primary comparisons (histlib.verdicts), at the tuned HIST of each regime, where
+    # its HGNN learns: the point itself (the head-to-head's runs, trained once), L_D alone and G = I; frozen, also the
+    # paper's sensitivity claims (batch size, HGNN depth, tau and alpha halved and doubled).
+    Grid("ablation", "From scratch (glyphs): the tuned HIST without L_CE and with G = I, 10 seeds", "glyphs",
+         seeds=PRIMARY_SEEDS, fixed=dict(SWEEP_BUDGET), derive_from="tuning", derive_losses=("hist",),
+         variants=HYPERGRAPH_ABLATIONS),
+    Grid("frozen_ablation", "Frozen trunk (glyphs): the tuned HIST without L_CE, with G = I, and with its batch "
+         "size, HGNN depth, tau and alpha changed, 10 seeds", "glyphs_frozen", seeds=PRIMARY_SEEDS,
+         fixed={"test_every_epoch": False}, derive_from="frozen_tuning", derive_losses=("hist",),
+         variants=HYPERGRAPH_ABLATIONS + SENSITIVITY_VARIANTS),
     # When does the HGNN learn, and does it help retrieval? (notebook 7, section 7)
     Grid("alpha_tau", "When does the HGNN learn? alpha x tau, with L_CE / log C and the HGNN's accuracy logged",
          "glyphs", ALPHA_TAU_POINTS, fixed=dict(SWEEP_BUDGET)),
