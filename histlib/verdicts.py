@@ -48,12 +48,17 @@ def seed_scores(rows: Iterable[dict], point: str, metric: str, source: str = "th
     return scores
 
 
-def _comparison_row(comparison: Comparison, results: Path) -> dict:
-    table = Path(results) / f"{comparison.source}.csv"
+def _source(name: str, results: Path) -> tuple[Path, list[dict], dict[str, dict]]:
+    """A comparison source's table path, rows and named points (read once per :func:`compute`)."""
+    table = Path(results) / f"{name}.csv"
     rows = read_table(table)
     if not rows:
-        raise FileNotFoundError(f"{table} is missing or empty: run `python -m histlib.sweep {comparison.source}`")
-    named = GRIDS[comparison.source].named_points(results)
+        raise FileNotFoundError(f"{table} is missing or empty: run `python -m histlib.sweep {name}`")
+    return table, rows, GRIDS[name].named_points(results)
+
+
+def _comparison_row(comparison: Comparison, source: tuple[Path, list[dict], dict[str, dict]]) -> dict:
+    table, rows, named = source
     labels = {}
     for side in (comparison.a, comparison.b):
         if side not in named:
@@ -77,7 +82,8 @@ def _comparison_row(comparison: Comparison, results: Path) -> dict:
 
 def compute(results: Path, comparisons: Sequence[Comparison] = PRIMARY) -> list[dict]:
     """One row per comparison (in order), Holm-corrected within each family, with its verdict."""
-    rows = [_comparison_row(c, results) for c in comparisons]
+    sources = {name: _source(name, results) for name in dict.fromkeys(c.source for c in comparisons)}
+    rows = [_comparison_row(c, sources[c.source]) for c in comparisons]
     for family in dict.fromkeys(row["family"] for row in rows):
         members = [row for row in rows if row["family"] == family]
         for column in ("p", "p_equivalence"):
