@@ -13,12 +13,15 @@
 - :func:`seed_band` (a :class:`SeedBand`): the seed-to-seed spread of one point of a committed sweep
   table, the scale on which a single run's difference is judged; :func:`same_setting` matches a
   table's value of a setting with a config's.
+
+A NaN, empty or text metric in a table is never averaged: these functions raise (or, for
+:func:`seed_band`, return) a :class:`histlib.tables.MetricError`'s message naming the file, row and column.
 """
 
 from __future__ import annotations
 
 import math
-from collections import Counter, defaultdict
+from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,6 +31,7 @@ import torch
 
 from . import functional as HF
 from .evaluation import mean_and_std
+from .tables import MetricError, grouped_values, has_metric, metric_value, read_table, where
 
 __all__ = [
     "draw_batch", "batch_composition", "expected_distinct_classes", "chance_recall_at_k", "within_class_share",
@@ -149,26 +153,21 @@ def term_gradients(loss, embeddings: torch.Tensor, labels: torch.Tensor) -> dict
 def summarize(rows: Iterable[dict], by: str | Sequence[str], metric: str) -> list[dict]:
     """Mean, sample standard deviation and count of ``metric`` per group of rows (sweep tables).
 
-    Groups keep the order in which they first appear.
+    Groups keep the order in which they first appear; a group where the metric does not apply (no
+    row has it) is left out. A NaN, empty or text value in a group that has the metric raises
+    :class:`histlib.tables.MetricError` naming the file, row and column: it is never averaged.
 
     >>> rows = [{"point": "a", "m": 0.5}, {"point": "a", "m": 0.7}, {"point": "b", "m": 0.1}]
     >>> [(s["point"], round(s["mean"], 2), round(s["std"], 3), s["n"]) for s in summarize(rows, "point", "m")]
     [('a', 0.6, 0.141, 2), ('b', 0.1, nan, 1)]
     """
     keys = (by,) if isinstance(by, str) else tuple(by)
-    groups = _grouped(rows, keys, metric)
-    return [{**dict(zip(keys, key)), **dict(zip(("mean", "std"), mean_and_std(values))), "n": len(values)}
-            for key, values in groups.items()]
-
-
-def _grouped(rows: Iterable[dict], keys: Sequence[str], metric: str) -> dict[tuple, list[float]]:
-    """``metric``'s values per group (the tuple of the ``keys`` columns), in order of appearance;
-    rows without a value of ``metric`` are left out."""
-    groups: dict[tuple, list[float]] = defaultdict(list)
-    for row in _check_columns(rows, (*keys, metric)):
-        if row.get(metric) is not None:
-            groups[tuple(row.get(k) for k in keys)].append(float(row[metric]))
-    return groups
+    groups = grouped_values(_check_columns(rows, (*keys, metric)), keys, metric)
+    out = []
+    for key, members in groups.items():
+        values = [value for _, value in members]
+        out.append({**dict(zip(keys, key)), **dict(zip(("mean", "std"), mean_and_std(values))), "n": len(values)})
+    return out
 
 
 def _check_columns(rows: Iterable[dict], columns: Sequence[str]) -> list[dict]:
@@ -191,7 +190,8 @@ def compare_to_reference(rows: Iterable[dict], key: str, reference, metric: str)
     (in order of appearance): ``mean``, ``std``, ``n``, ``difference`` (mean of the per-seed
     differences, point minus reference), ``ci_low`` / ``ci_high`` (its 95 % interval), ``p_value``
     (paired t-test, uncorrected; NaN with fewer than 2 seeds or identical differences), ``wins``
-    (seeds where the point is above the reference). These are exploratory: no verdict without a
+    (seeds where the point is above the reference). A NaN, empty or text score raises
+    :class:`histlib.tables.MetricError` naming its row. These are exploratory: no verdict without a
     declared comparison (``histlib.verdicts``), and a large p means "no difference shown", never "equal".
 
     >>> rows = [{"k": 0, "seed": s, "m": v} for s, v in zip((1, 2, 3), (0.50, 0.52, 0.51))]
@@ -203,14 +203,14 @@ def compare_to_reference(rows: Iterable[dict], key: str, reference, metric: str)
     from .statistics import UnpairedError, paired_comparison
 
     rows = _check_columns(rows, (key, metric, "seed"))
-    by_point: dict = defaultdict(dict)
-    for row in rows:
-        if row.get(metric) is None:
-            continue
-        seeds = by_point[row.get(key)]
-        if row["seed"] in seeds:
-            raise ValueError(f"{key} = {row.get(key)!r} has seed {row['seed']} twice; one row per (point, seed)")
-        seeds[row["seed"]] = row[metric]
+    by_point: dict = {}
+    for (point,), members in grouped_values(rows, (key,), metric).items():
+        seeds = by_point[point] = {}
+        for row, value in members:
+            if row["seed"] in seeds:
+                raise ValueError(f"{where(row)}: {key} = {point!r} has seed {row['seed']} twice; one row per "
+                                 "(point, seed)")
+            seeds[row["seed"]] = value
     if reference not in by_point:
         raise ValueError(f"no row has {key} = {reference!r}; points: {list(by_point)}")
     base = by_point[reference]
@@ -253,12 +253,13 @@ def hgnn_learning_split(rows: Iterable[dict], learned_below: float = 0.5) -> dic
     runs = {row["fingerprint"]: row for row in rows if row.get("train_hgnn_loss_ratio") is not None}
     columns = {"membership": "train_other_membership", "ratio": "train_hgnn_loss_ratio",
                "accuracy": "train_hgnn_accuracy"}
+    values = [{name: metric_value(r, column) for name, column in columns.items()} for r in runs.values()]
     out = {}
     for group, member in (("learned", True), ("not_learned", False)):
-        chosen = [r for r in runs.values() if (r["train_hgnn_loss_ratio"] < learned_below) == member]
+        chosen = [v for v in values if (v["ratio"] < learned_below) == member]
         out[group] = {"runs": len(chosen), **{
-            name: (min(r[column] for r in chosen), max(r[column] for r in chosen)) if chosen else (math.nan, math.nan)
-            for name, column in columns.items()}}
+            name: (min(v[name] for v in chosen), max(v[name] for v in chosen)) if chosen else (math.nan, math.nan)
+            for name in columns}}
     return out
 
 
@@ -294,15 +295,17 @@ def seed_band(table: str | Path, key: str, value, metric: str = "val_map@r") -> 
     """The band of the point ``key == value`` of a sweep table (e.g. ``results/lambda_s.csv``,
     ``lambda_s``, 1.0), or a sentence saying why there is none (no table, no such point, one seed).
     """
-    from .sweep import read_table
-
     table = Path(table)
     rows = read_table(table)
     if not rows:
         return f"No committed sweep table at {table}: run `python -m histlib.sweep {table.stem}` to draw the band."
-    rows = [r for r in rows if same_setting(r.get(key), value) and r.get(metric) is not None]
-    if not rows:
+    rows = [r for r in rows if same_setting(r.get(key), value)]
+    if not any(has_metric(r, metric) for r in rows):
         return f"{table.name} has no run with {key} = {value} and a {metric} column: no band to draw."
+    try:
+        values = [metric_value(r, metric) for r in rows]
+    except MetricError as error:
+        return f"No band: {error}"
     summary = summarize(rows, key, metric)[0]
     if summary["n"] < 2:
         return f"{table.name} has only one seed of {key} = {value}: no spread to draw."
@@ -310,5 +313,4 @@ def seed_band(table: str | Path, key: str, value, metric: str = "val_map@r") -> 
     trained = f"{'/'.join(map(str, epochs))} epochs" if epochs else "the sweep's budget"
     description = (f"the recipe trained from scratch for {trained}, {summary['n']} seeds (each with its own "
                    f"validation classes): mean +/- std")
-    return SeedBand(metric, tuple(float(r[metric]) for r in rows), summary["mean"], summary["std"], description,
-                    str(table))
+    return SeedBand(metric, tuple(values), summary["mean"], summary["std"], description, str(table))

@@ -553,11 +553,13 @@ def normalized_mutual_information(
 ) -> float:
     """NMI between ``labels`` (N,) and k-means clusters (one per class) of ``embeddings`` (N, D).
 
-    Uses faiss's k-means when faiss is installed, scikit-learn's otherwise.
+    Uses faiss's k-means when faiss is installed, scikit-learn's otherwise. The inputs are checked as
+    :func:`retrieval_metrics` checks them (NaN or infinite values, shapes, one label per row).
     """
     from sklearn.metrics import normalized_mutual_info_score
 
-    x = F.normalize(embeddings.float(), dim=1).numpy()
+    x, labels = _checked_embeddings(embeddings, labels, 2, "embeddings", "NMI")
+    x = x.float().numpy()
     k = int(torch.unique(labels).numel())
     try:
         import faiss
@@ -593,6 +595,13 @@ def chance_nmi(labels: torch.Tensor, seed: int = 0, repeats: int = 3) -> float:
 
 
 def _check_metric_inputs(embeddings, labels, ks, minimum: int = 2, name: str = "embeddings"):
+    x, labels = _checked_embeddings(embeddings, labels, minimum, name, "retrieval")
+    return x, labels, _ks(ks)
+
+
+def _checked_embeddings(embeddings, labels, minimum: int, name: str, purpose: str):
+    """``embeddings`` (N, D) L2-normalised and ``labels`` (N,) as long, or a ValueError saying what was
+    expected (a 2-D float tensor without NaN / inf, one integer label per row, at least ``minimum`` rows)."""
     embeddings = torch.as_tensor(embeddings)
     labels = torch.as_tensor(labels)
     if embeddings.ndim != 2 or not embeddings.is_floating_point() or embeddings.shape[1] == 0:
@@ -605,8 +614,8 @@ def _check_metric_inputs(embeddings, labels, ks, minimum: int = 2, name: str = "
             f"({embeddings.shape[0]}), got {labels.dtype} {tuple(labels.shape)}"
         )
     if embeddings.shape[0] < minimum:
-        raise ValueError(f"retrieval needs at least {minimum} {name}")
-    return _normalised(embeddings, name), labels.detach().cpu().long(), _ks(ks)
+        raise ValueError(f"{purpose} needs at least {minimum} {name}")
+    return _normalised(embeddings, name), labels.detach().cpu().long()
 
 
 def _ks(ks) -> tuple[int, ...]:

@@ -17,8 +17,6 @@ training statistics and validation curve, to show whether the runs converged.
 from __future__ import annotations
 
 import argparse
-import csv
-import io
 import os
 import platform
 import subprocess
@@ -34,7 +32,7 @@ from .training import (FitResult, RunFolder, RunFolderError, RunInUseError, Trai
                        get_config, load_or_train)
 from .training.config import MAX_SEED
 from .training.grids import GRIDS, Grid, point_label
-from .training.runs import atomic_write_bytes
+from .tables import MetricError, TableError, metric_value, read_table, write_table
 
 __all__ = ["SweepRun", "plan", "run_sweep", "read_table", "write_table", "current_commit", "machine", "main",
            "METRIC_COLUMNS", "TRAIN_COLUMNS", "TableError"]
@@ -72,63 +70,6 @@ def plan(grid: Grid, results: Path, runs_root: Path, seeds: Iterable[int] | None
 #: HIST's training statistics (:data:`histlib.losses.STATISTICS`, the epoch's mean over its steps): the
 #: table holds those of the selected epoch, the curves those of every epoch.
 TRAIN_COLUMNS = tuple(f"train_{name}" for name in STATISTICS)
-
-#: Columns that hold text even when a value looks like a number (a commit "1528444", a fingerprint "12e4...").
-TEXT_COLUMNS = ("grid", "point", "fingerprint", "commit", "machine", "loss")
-
-
-class TableError(ValueError):
-    """A results table that cannot be read as one (the message names the file)."""
-
-
-def read_table(path: Path) -> list[dict]:
-    """A sweep table as typed rows (numbers as floats/ints, empty cells as None, text columns as str).
-
-    A missing file is an empty table; a file that is not a CSV table raises :class:`TableError`.
-    """
-    path = Path(path)
-    if path.is_dir():
-        raise TableError(f"{path} is a folder, not a results table (a .csv file)")
-    if not path.is_file():
-        return []
-    try:
-        with open(path, newline="", encoding="utf-8-sig") as f:  # a spreadsheet's byte-order mark is not a column
-            reader = csv.DictReader(f)
-            rows = list(reader)
-            header = reader.fieldnames or []
-    except (UnicodeDecodeError, csv.Error, OSError) as error:
-        raise TableError(f"{path} is not a readable results table ({type(error).__name__}: {error}); restore it "
-                         "from git (git checkout -- <file>) or delete it to regenerate it") from None
-    twice = sorted({name for name in header if header.count(name) > 1})
-    if twice:
-        raise TableError(f"{path} names the column(s) {twice} more than once; restore it from git or delete it "
-                         "to regenerate it")
-    if rows and (None in rows[0] or any(None in row.values() for row in rows)):
-        raise TableError(f"{path} is not a well-formed results table (rows and header differ in length); restore it "
-                         "from git or delete it to regenerate it")
-    return [{k: (v if k in TEXT_COLUMNS else _typed(v)) for k, v in row.items()} for row in rows]
-
-
-def _typed(text: str):
-    if text == "":
-        return None
-    for kind in (int, float):
-        try:
-            return kind(text)
-        except ValueError:
-            pass
-    return {"True": True, "False": False}.get(text, text)
-
-
-def write_table(path: Path, rows: list[dict]) -> None:
-    """Write ``rows`` as a CSV table (columns in order of first appearance), atomically."""
-    columns = list(dict.fromkeys(k for row in rows for k in row))
-    text = io.StringIO()
-    writer = csv.DictWriter(text, fieldnames=columns, lineterminator="\n")
-    writer.writeheader()
-    writer.writerows(rows)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write_bytes(path, text.getvalue().encode())
 
 
 def folder_problem(folder: Path) -> str | None:
@@ -238,11 +179,21 @@ def _is_outcome(column: str) -> bool:
         "selected_epoch", "epochs", "seconds", "fingerprint", "commit", "machine")
 
 
+def _finished(run: SweepRun, outcome: dict) -> bool:
+    """Whether a row holds a finished run of ``run``: its validation score and test MAP@R are numbers
+    (a NaN, empty or text cell is a diverged, interrupted or hand-edited run: it is trained again)."""
+    try:
+        for column in (f"val_{run.config.selection_metric}", "test_map@r"):
+            metric_value(outcome, column)
+    except MetricError:
+        return False
+    return True
+
+
 def _complete(run: SweepRun, outcome: dict) -> bool:
     """Whether a row from another table has every column a fresh run of ``run`` would write (a HIST
     row from before its training statistics were logged does not: the run is trained again)."""
-    metric = f"val_{run.config.selection_metric}"
-    if outcome.get(metric) is None or outcome.get("test_map@r") is None:  # an incomplete row elsewhere
+    if not _finished(run, outcome):  # an incomplete row elsewhere
         return False
     return run.config.loss != "hist" or all(outcome.get(column) is not None for column in TRAIN_COLUMNS)
 
@@ -278,7 +229,13 @@ def run_sweep(grid: Grid, results: Path, runs_root: Path, seeds: Iterable[int] |
         write_table(table, kept)
         rows = kept
     order = {run.fingerprint: i for i, run in enumerate(runs)}
-    done = {row["fingerprint"] for row in rows}
+    by_fingerprint = {row["fingerprint"]: row for row in rows}
+    unfinished = [run for run in runs if run.fingerprint in by_fingerprint
+                  and not _finished(run, by_fingerprint[run.fingerprint])]
+    if unfinished:
+        report(f"{grid.name}: {len(unfinished)} row(s) of {table} hold no valid score (NaN, empty or text), so they are not done; run "
+               f"again: " + ", ".join(f"{run.label} seed {run.seed}" for run in unfinished))
+    done = set(by_fingerprint) - {run.fingerprint for run in unfinished}
     known, known_curves = _known_outcomes(results)
     missing = [run for run in runs if run.fingerprint not in done]
     report(f"{grid.name}: {grid.question}\n{grid.name}: {len(runs)} runs, {len(runs) - len(missing)} already "

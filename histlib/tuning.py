@@ -53,6 +53,7 @@ from optuna.trial import TrialState
 from .training import (FitResult, RunFolderError, RunInUseError, TrainConfig, config_fingerprint, get_config,
                        load_or_train)
 from .sweep import folder_problem
+from .tables import metric_value
 from .training.grids import PRUNER, TUNINGS, Param, Tuning, search_space
 
 __all__ = ["storage_url", "open_study", "run_worker", "trials_table", "export", "distribution", "main",
@@ -375,9 +376,8 @@ def _checked_trials(rows: list[dict], columns=()) -> list[dict]:
     if missing:
         raise ValueError(f"the trials table has no column {missing} (a table written by histlib.tuning has them)")
     for row in rows:
-        if row["state"] == "COMPLETE" and not isinstance(row["value"], (int, float)):
-            raise ValueError(f"trial {row['trial']} of {row['loss']!r} is complete but its value is {row['value']!r}; "
-                             "read the table with histlib.sweep.read_table")
+        if row["state"] == "COMPLETE":
+            metric_value(row, "value")  # a complete trial's score: a MetricError names the file, trial and column
     return rows
 
 

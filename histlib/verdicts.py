@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .statistics import equivalence_p, holm, paired_comparison, verdict, verdict_word
-from .sweep import TableError, read_table, write_table
+from .tables import TableError, metric_value, read_table, where, write_table
 from .training.comparisons import PRIMARY, Comparison
 from .training.grids import GRIDS, PRIMARY_SEEDS, point_label
 
@@ -31,20 +31,18 @@ __all__ = ["seed_scores", "compute", "render_markdown", "read_verdicts", "MIN_PA
 MIN_PAIRS = len(PRIMARY_SEEDS)
 
 
-def seed_scores(rows: Iterable[dict], point: str, metric: str, source: str = "the table") -> dict[int, float]:
+def seed_scores(rows: Iterable[dict], point: str, metric: str) -> dict[int, float]:
     """``{seed: metric}`` of the rows of one ``point`` (a value of the table's ``point`` column); a
-    ValueError naming the table, point, seed and column where a value is missing or not a number."""
+    :class:`histlib.tables.MetricError` naming the table, row, point, seed and column where a value is
+    missing or not a number."""
     scores = {}
     for row in rows:
         if row.get("point") != point:
             continue
-        value = row.get(metric)
-        if not isinstance(value, (int, float)) or isinstance(value, bool) or value != value:
-            raise ValueError(f"{source}: point {point!r}, seed {row.get('seed')}: {metric} is {value!r}, not a "
-                             "number; re-run that seed (python -m histlib.sweep ...) before comparing")
+        value = metric_value(row, metric)
         if row.get("seed") in scores:
-            raise ValueError(f"{source}: point {point!r} has seed {row.get('seed')} twice")
-        scores[row["seed"]] = float(value)
+            raise ValueError(f"{where(row)}: point {point!r} has seed {row.get('seed')} twice")
+        scores[row["seed"]] = value
     return scores
 
 
@@ -65,8 +63,8 @@ def _comparison_row(comparison: Comparison, source: tuple[Path, list[dict], dict
             raise ValueError(f"comparison {comparison.claim!r}: grid {comparison.source!r} has no point {side!r} "
                              f"(it has {list(named)})")
         labels[side] = point_label(named[side])
-    a = seed_scores(rows, labels[comparison.a], comparison.metric, str(table))
-    b = seed_scores(rows, labels[comparison.b], comparison.metric, str(table))
+    a = seed_scores(rows, labels[comparison.a], comparison.metric)
+    b = seed_scores(rows, labels[comparison.b], comparison.metric)
     result = paired_comparison(a, b)
     if result.n_pairs < MIN_PAIRS:
         raise ValueError(f"{table}: {comparison.a} vs {comparison.b} has {result.n_pairs} paired seeds, a primary "

@@ -66,6 +66,15 @@ else
   notebook_dir="$root/notebooks"
 fi
 
+# A token of the user's (JUPYTER_TOKEN) is checked before anything is set up or printed: the URL
+# below must be one that opens the server. lab_server.py applies the same rule.
+if [ -n "${JUPYTER_TOKEN+set}" ]; then
+  [ "${#JUPYTER_TOKEN}" -ge 16 ] \
+    || die "JUPYTER_TOKEN must hold an access token of at least 16 characters (it has ${#JUPYTER_TOKEN}); unset it to get a random one"
+  [[ "$JUPYTER_TOKEN" =~ ^[A-Za-z0-9._~-]+$ ]] \
+    || die "JUPYTER_TOKEN may hold only letters, digits and . _ ~ - (it goes into the URL as it is); unset it to get a random one"
+fi
+
 if [ "$dry_run" = 0 ]; then
   source scripts/ensure_env.sh  # sets $venv, creating the environment if needed; registers the kernel "histlib"
 else

@@ -12,6 +12,7 @@ without a token: if that request is answered, the server is stopped before anyon
 from __future__ import annotations
 
 import os
+import re
 import sys
 import threading
 import time
@@ -58,9 +59,9 @@ def main(argv: list[str]) -> None:
     from jupyterlab.labapp import LabApp
 
     token = os.environ.get("JUPYTER_TOKEN", "")
-    if len(token) < 16:
-        print("histlib: JUPYTER_TOKEN must hold an access token of at least 16 characters (scripts/lab.sh "
-              "sets one)", file=sys.stderr)
+    if len(token) < 16 or not re.fullmatch(r"[A-Za-z0-9._~-]+", token):
+        print("histlib: JUPYTER_TOKEN must hold an access token of at least 16 letters, digits or . _ ~ - "
+              "(scripts/lab.sh sets one)", file=sys.stderr)
         sys.exit(2)
     server = LabApp.initialize_server(argv=argv)
     provider = server.identity_provider

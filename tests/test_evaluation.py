@@ -497,3 +497,24 @@ def test_chance_nmi_rises_with_the_number_of_classes_and_is_seeded():
     few, many = torch.arange(8305) % 10, torch.arange(8305) % 1661  # 10 classes; kanji's 1,661 of 5 items
     assert chance_nmi(few) < 0.01 < 0.7 < chance_nmi(many) < 0.8  # a random clustering scores 0.77 on many
     assert chance_nmi(many, seed=3) == chance_nmi(many, seed=3) != chance_nmi(many, seed=4)
+
+
+def test_nmi_is_one_for_separated_classes_and_near_chance_for_noise():
+    g = torch.Generator().manual_seed(0)
+    labels = torch.arange(60) % 3
+    centres = torch.eye(8)[:3] * 10
+    separated = centres[labels] + 0.1 * torch.randn(60, 8, generator=g)
+    assert evaluation.normalized_mutual_information(separated, labels) == pytest.approx(1.0)
+    noise = torch.randn(60, 8, generator=g)
+    assert evaluation.normalized_mutual_information(noise, labels) < 0.2
+
+
+@pytest.mark.parametrize("embeddings, labels, message", [
+    (torch.tensor([[1.0, 0.0], [float("nan"), 1.0], [0.0, 1.0]]), torch.tensor([0, 1, 1]), "contain NaN or infinite"),
+    (torch.ones(3, 2), torch.tensor([0, 1]), "one label per embedding"),
+    (torch.ones(3), torch.tensor([0, 1, 1]), "2-D float tensor"),
+    (torch.ones(1, 2), torch.tensor([0]), "NMI needs at least 2 embeddings"),
+])
+def test_nmi_checks_its_inputs_as_the_retrieval_metrics_do(embeddings, labels, message):
+    with pytest.raises(ValueError, match=message):
+        evaluation.normalized_mutual_information(embeddings, labels)

@@ -332,3 +332,11 @@ def test_the_launcher_stops_a_server_that_answers_without_the_token(tmp_path, mo
         httpd.shutdown()
     assert exits == [3]
     assert "answered a request without the token (HTTP 200)" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("token, message", [("short", "at least 16 characters (it has 5)"),
+                                            ("a-long-token-with&amp;#", "only letters, digits")])
+def test_a_bad_token_is_refused_before_any_url_is_printed(tmp_path, token, message):
+    result = run_lab("--port", str(free_port()), env=jupyter_env(tmp_path, JUPYTER_TOKEN=token))
+    assert result.returncode == 2 and message in result.stderr
+    assert "token=" not in result.stdout + result.stderr and "open in your browser" not in result.stdout

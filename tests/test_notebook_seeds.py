@@ -29,10 +29,21 @@ def native_capability() -> str:
     return torch.backends.cpu.get_cpu_capability().lower()
 
 
+#: ``HISTLIB_ALL_SEEDS=1`` runs every case; CI runs the first (03, the notebook whose one-run check once
+#: failed on another CPU, with a seed other than the committed one), the others cost 5 more minutes on
+#: 2 cores (the generic kernels alone make 03 four times slower). The check functions are applied to
+#: every committed seed's run in every CI run (tests/test_workbook_checks.py).
+ALL_SEEDS = os.environ.get("HISTLIB_ALL_SEEDS") == "1"
+_ON_REQUEST = pytest.mark.skipif(not ALL_SEEDS, reason="set HISTLIB_ALL_SEEDS=1 to run it (CI runs 03 with seed 2)")
+
 CASES = [
-    pytest.param("03_train_cars.ipynb", 2, PORTABLE, id="03-seed2-portable-kernels"),
+    pytest.param("03_train_cars.ipynb", 2, {"ATEN_CPU_CAPABILITY": native_capability()},
+                 id=f"03-seed2-{native_capability()}-kernels"),
+    pytest.param("03_train_cars.ipynb", 3, PORTABLE, id="03-seed3-portable-kernels", marks=_ON_REQUEST),
     pytest.param("02_train_cub.ipynb", 3, {"ATEN_CPU_CAPABILITY": native_capability()},
-                 id=f"02-seed3-{native_capability()}-kernels"),
+                 id=f"02-seed3-{native_capability()}-kernels", marks=_ON_REQUEST),
+    pytest.param("04_train_sop.ipynb", 2, {"ATEN_CPU_CAPABILITY": native_capability()},
+                 id=f"04-seed2-{native_capability()}-kernels", marks=_ON_REQUEST),
 ]
 
 

@@ -297,3 +297,18 @@ def test_a_full_curves_grid_records_every_metric_per_epoch_and_the_untrained_net
     for epoch in curves[1:]:
         assert {"val_recall@1", "val_map@r", "test_recall@1", "test_map@r", "lr"} <= {k for k, v in epoch.items() if v is not None}
     assert curves[row["selected_epoch"]]["test_map@r"] == pytest.approx(row["test_map@r"])
+
+
+def test_a_row_with_a_nan_or_text_score_is_not_a_finished_run_and_is_trained_again(tmp_path):
+    sweep.run_sweep(GRIDS["ci"], tmp_path, tmp_path / "runs", train=fake_result, report=lambda _: None)
+    table = tmp_path / "ci.csv"
+    rows = sweep.read_table(table)
+    rows[0]["val_map@r"], rows[3]["test_map@r"] = math.nan, "oops"
+    sweep.write_table(table, rows)
+    trained, messages = [], []
+    sweep.run_sweep(GRIDS["ci"], tmp_path, tmp_path / "runs", report=messages.append,
+                    train=lambda config: trained.append((config.lambda_s, config.seed)) or fake_result(config))
+    assert trained == [(0.0, 1), (1.0, 2)]
+    assert any("2 row(s)" in m and "lambda_s=0.0 seed 1, lambda_s=1.0 seed 2" in m for m in messages)
+    after = sweep.read_table(table)
+    assert len(after) == 4 and all(math.isfinite(r["val_map@r"]) and math.isfinite(r["test_map@r"]) for r in after)

@@ -62,7 +62,7 @@ def test_missing_seeds_nan_scores_and_unknown_points_are_refused_with_the_table_
     with pytest.raises(ValueError, match="5 paired seeds, a primary comparison needs 10"):
         verdicts.compute(tmp_path, [comparison("lambda_s=0.0")])
     write_table(tmp_path / "lambda_s.csv", [{**r, "test_map@r": math.nan} if r["seed"] == 7 else r for r in rows])
-    with pytest.raises(ValueError, match=r"lambda_s.csv: point 'lambda_s=1.0', seed 7: test_map@r is nan"):
+    with pytest.raises(ValueError, match=r"lambda_s.csv, line \d+ \(point 'lambda_s=1.0', seed 7\): test_map@r is nan"):
         verdicts.compute(tmp_path, [comparison("lambda_s=0.0")])
     write_table(tmp_path / "lambda_s.csv", rows)
     with pytest.raises(ValueError, match="has no point 'lambda_s=9.0'"):

@@ -40,7 +40,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="override any TrainConfig field, e.g. epochs=2 selection=last")
     what = parser.add_mutually_exclusive_group()
     what.add_argument("--resume", action="store_true", help="continue the interrupted run in output_dir")
-    what.add_argument("--overwrite", action="store_true", help="replace the run in output_dir")
+    what.add_argument("--overwrite", action="store_true", help="replace the run in output_dir (files histlib did not write there are kept)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
     args = parser.parse_args(argv)
     try:

@@ -40,7 +40,7 @@ import hashlib
 import io
 import json
 import os
-import shutil
+import re
 import socket
 import time
 import uuid
@@ -60,6 +60,11 @@ __all__ = [
 
 FORMAT_VERSION = 1
 ARTEFACTS = ("manifest.json", "checkpoint.pt", "selected.pt", "history.json", "metrics.csv", "results.json", "epochs")
+#: The files histlib writes inside its subfolders (anything else there is the user's and is kept).
+_OWN_FILES_IN = {"epochs": re.compile(r"epoch_\d+\.pt|\.epoch_\d+\.pt\.\d+\.[0-9a-f]+\.tmp"),
+                 "tensorboard": re.compile(r"events\.out\.tfevents\..+")}
+#: A temporary file of an atomic write that a crash left behind (see ``_temporary``).
+_TEMPORARY = re.compile(r"\.[^/]+\.\d+\.[0-9a-f]{8}\.tmp")
 #: Fields that say where a run and its data live, not what the run is: left out of its identity.
 _LOCATION_FIELDS = ("output_dir", "data_root")
 #: What a manifest must hold (anything else is a damaged folder, never a KeyError).
@@ -359,16 +364,34 @@ class RunFolder:
                                  f"{f' ({error.filename})' if error.filename else ''}; choose a writable output_dir"
                                  ) from None
 
+    def own_files(self) -> tuple[list[Path], list[Path]]:
+        """The files in the folder that histlib wrote (its run files, the epoch snapshots, TensorBoard's
+        event files, a crashed atomic write's temporary files) and the others (a user's notes,
+        anywhere in the folder), each sorted."""
+        own, foreign = [], []
+        for path in sorted(p for p in self.path.rglob("*") if p.is_file() or p.is_symlink()):
+            relative = path.relative_to(self.path)
+            top = relative.parts[0]
+            if len(relative.parts) == 1:
+                mine = top in ARTEFACTS or top == "run.lock" or bool(_TEMPORARY.fullmatch(top))
+            else:
+                mine = top in _OWN_FILES_IN and bool(_OWN_FILES_IN[top].fullmatch(path.name))
+            (own if mine else foreign).append(path)
+        return own, foreign
+
     def clear(self) -> None:
-        """Delete the run files (not the lock, not unrelated files)."""
-        for name in ARTEFACTS:
-            path = self.file(name)
-            if path.is_dir():
-                shutil.rmtree(path)
-            elif path.exists():
+        """Delete the run files histlib wrote (not the lock); files it did not write are kept, wherever
+        they are in the folder, and so are the folders that hold them."""
+        own, _ = self.own_files()
+        for path in own:
+            if path.name != "run.lock":
                 path.unlink()
-        with contextlib.suppress(FileNotFoundError):
-            shutil.rmtree(self.file("tensorboard"))
+        for name in _OWN_FILES_IN:  # the folders histlib made, bottom-up, where nothing else is left
+            top = self.file(name)
+            if top.is_dir() and not top.is_symlink():
+                for folder in sorted((p for p in top.rglob("*") if p.is_dir()), key=lambda p: -len(p.parts)) + [top]:
+                    with contextlib.suppress(OSError):
+                        folder.rmdir()  # only an empty folder goes
 
     def _write_manifest(self, config: TrainConfig, run_id: str, status: str, started: str | None = None) -> None:
         import histlib

@@ -110,7 +110,7 @@ class SeedRuns:
     @classmethod
     def read(cls, grid: str, results: Path | str = RESULTS) -> "SeedRuns":
         """``results/<grid>.csv`` and ``<grid>_curves.csv``; a clear error when either is missing or incomplete."""
-        from ..sweep import read_table
+        from ..tables import metric_value, read_table
 
         results = Path(results)
         table, curves_table = results / f"{grid}.csv", results / f"{grid}_curves.csv"
@@ -129,8 +129,11 @@ class SeedRuns:
             if seed not in curves or curves[seed][0]["epoch"] != 0 or "test_map@r" not in curves[seed][0]:
                 raise ValueError(f"{curves_table} has no full curve (epoch 0 to the last, validation and test metrics) "
                                  f"for seed {seed}: regenerate it with `python -m histlib.sweep {grid}`")
-            if not all(isinstance(row.get(c), float) and math.isfinite(row[c]) for c in ("test_map@r", "test_recall@1")):
-                raise ValueError(f"{table}, seed {seed}: test MAP@R / R@1 is missing or not a number")
+            for column in ("test_map@r", "test_recall@1", "selected_epoch"):
+                metric_value(row, column)  # a MetricError names the file, row and column
+            for curve_row in curves[seed]:
+                for column in ("val_map@r", "test_map@r", "val_recall@1", "test_recall@1"):
+                    metric_value(curve_row, column)
         if len(rows) < 2:
             raise ValueError(f"{table} holds {len(rows)} seed(s); a band needs at least 2")
         return cls(grid, rows, curves)

@@ -385,3 +385,23 @@ def test_resume_refuses_a_selected_model_of_another_run(tmp_path):
     (Path(config.output_dir) / "selected.pt").write_bytes((Path(other.output_dir) / "selected.pt").read_bytes())
     with pytest.raises(RunFolderError, match="mixes two runs: selected.pt belongs to run"):
         fit(config, blob_data(), resume=True, progress=False)
+
+
+def test_overwrite_removes_only_what_histlib_wrote_and_keeps_the_users_files_anywhere(tmp_path):
+    config = small_config(tmp_path, epochs=2, keep_epoch_models=True)
+    first = fit(config, blob_data(), progress=False)
+    folder = Path(config.output_dir)
+    yours = {"NOTES.txt": "top", "epochs/keep.txt": "in epochs", "epochs/old/notes.md": "deeper",
+             "tensorboard/mine.csv": "beside the events", "plots/figure.txt": "a folder of yours"}
+    for name, text in yours.items():
+        (folder / name).parent.mkdir(parents=True, exist_ok=True)
+        (folder / name).write_text(text)
+    (folder / "epochs" / "epoch_009.pt").write_bytes(b"a stale snapshot of an older run")
+    own, foreign = RunFolder(folder).own_files()
+    assert sorted(p.relative_to(folder).as_posix() for p in foreign) == sorted(yours)
+    assert folder / "epochs" / "epoch_009.pt" in own and folder / "manifest.json" in own
+    again = fit(config, blob_data(), progress=False, overwrite=True)
+    assert again.run_id != first.run_id
+    assert {name: (folder / name).read_text() for name in yours} == yours
+    assert not (folder / "epochs" / "epoch_009.pt").exists()  # histlib's, from the run it replaced
+    assert sorted(p.name for p in (folder / "epochs").glob("epoch_*.pt")) == ["epoch_000.pt", "epoch_001.pt", "epoch_002.pt"]
