@@ -14,6 +14,8 @@ glyphs          characters x fonts, rendered offline; stands in for CUB ``glyphs
 typefaces       typefaces x characters, rendered; stands in for Cars    ``typefaces``
 kanji           CJK ideographs x CJK fonts, rendered; stands in for SOP ``kanji``
 fashion-mnist   Fashion-MNIST, 5/5 class split                          ``fashion_mnist``
+folder          your images, one subfolder per class (``root``: it)     ``own``
+csv             your images listed in a CSV (``root``: the CSV file)    ``own``
 =============== ======================================================= ========================
 
 Every split is class-disjoint (test classes are never seen in training). Where to get each
@@ -61,8 +63,16 @@ _LOADERS: dict[str, Callable[..., LabelledImages]] = {
     "typefaces": load_typefaces,
     "kanji": load_kanji,
     "fashion-mnist": load_fashion_mnist,
+    "folder": lambda root, split, transform=None, **options: _own("folder", root, split, transform, **options),
+    "csv": lambda root, split, transform=None, **options: _own("csv", root, split, transform, **options),
 }
 DATASETS = tuple(_LOADERS)
+
+
+def _own(kind, root, split, transform=None, **options):
+    from .own import load_own  # imported here: `python -m histlib.data.own` runs that module as __main__
+
+    return load_own(kind, root, split, transform, **options)
 _ALIASES = {
     "cub200": "cub", "cub-200-2011": "cub", "cub_200_2011": "cub",
     "cars196": "cars", "cars-196": "cars",

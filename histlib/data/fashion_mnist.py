@@ -146,3 +146,30 @@ def load_fashion_mnist(
         split=split,
         root=str(root),
     )
+
+
+def export_folder(out: str | Path, per_class: int = 100, root: str | Path = "data", csv: bool = True) -> Path:
+    """Write the first ``per_class`` images of each of the 10 classes (of the IDX training part, in file
+    order) as PNG files, one subfolder per class (``T-shirt/top`` becomes ``T-shirt-top``), and with ``csv``
+    an ``images.csv`` of ``path,label`` beside them: Fashion-MNIST as a user's own data would look
+    (:mod:`histlib.data.own`). Returns ``out``; refuses a non-empty ``out`` that it did not write."""
+    from PIL import Image
+
+    out = Path(out)
+    if out.exists() and any(out.iterdir()) and not (out / "images.csv").is_file():
+        raise FileExistsError(f"{out} is not empty and holds no images.csv of an earlier export: choose an empty "
+                              "folder")
+    folder = find_fashion_mnist(root, download=False)
+    images = read_idx(_file_in(folder, FILES["train"][0]))
+    labels = read_idx(_file_in(folder, FILES["train"][1]))
+    rows = []
+    for label, name in enumerate(CLASS_NAMES):
+        safe = name.replace("/", "-").replace(" ", "_")
+        (out / safe).mkdir(parents=True, exist_ok=True)
+        for index in np.flatnonzero(labels == label)[:per_class]:
+            relative = f"{safe}/{index:05d}.png"
+            Image.fromarray(images[index]).save(out / relative)
+            rows.append(f"{relative},{safe}")
+    if csv:
+        (out / "images.csv").write_text("path,label\n" + "\n".join(rows) + "\n")
+    return out

@@ -116,7 +116,9 @@ def transform_for(name: str, train: bool, style: str = "resnet", size: int | Non
     """
     if name in (*RENDERED, "fashion-mnist"):
         return small_transform(train, size, channels, flip=name == "fashion-mnist", imagenet=imagenet)
-    if name not in ("cub", "cars", "sop"):
+    if name in ("folder", "csv"):  # one's own photos: the benchmarks' transform at the recipe's size
+        style = "resnet"
+    elif name not in ("cub", "cars", "sop"):
         raise ValueError(f"unknown dataset {name!r}")
     styles = {"resnet": resnet_transform, "bn-inception": bn_inception_transform}
     if style not in styles:

@@ -6,6 +6,8 @@ Examples:
     python -m histlib.train --config cub --set loss=proxy_anchor output_dir=runs/cub-pa
     python -m histlib.train --config cub --resume                 # continue an interrupted run
     python -m histlib.train --config glyphs --overwrite           # replace the run in output_dir
+    python -m histlib.train --config glyphs --data folder:~/photos  # your images, one subfolder per class
+    python -m histlib.train --config glyphs --data csv:~/photos/images.csv  # path,label[,split][,is_query,is_gallery]
     torchrun --standalone --nproc_per_node 4 -m histlib.train --config sop --set batch_size=256 hypergraph=global
 
 A run folder that holds a run is never overwritten silently: --resume continues the run of the
@@ -25,6 +27,7 @@ import sys
 
 from .. import distributed
 from ..data.errors import DatasetError
+from ..data.own import parse_data
 from ..evaluation import format_recall_table
 from ..models import PretrainedWeightsError
 from .config import RECIPES, get_config, parse_overrides
@@ -41,10 +44,20 @@ def main(argv: list[str] | None = None) -> int:
     what = parser.add_mutually_exclusive_group()
     what.add_argument("--resume", action="store_true", help="continue the interrupted run in output_dir")
     what.add_argument("--overwrite", action="store_true", help="replace the run in output_dir (files histlib did not write there are kept)")
+    parser.add_argument("--data", metavar="KIND:PATH",
+                        help="your own images: folder:PATH (one subfolder per class) or csv:PATH "
+                             "(python -m histlib.data.own KIND:PATH checks them first)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
     args = parser.parse_args(argv)
     try:
-        config = get_config(args.config, **parse_overrides(args.set))
+        overrides = parse_overrides(args.set)
+        if args.data is not None:
+            kind, path = parse_data(args.data)
+            overrides.update(dataset=kind, data_root=str(path.resolve()))
+            overrides.setdefault("max_images_per_class", None)  # a stand-in's cap shapes its data, not yours
+            if "output_dir" not in overrides:
+                overrides["output_dir"] = f"runs/{kind}-{path.resolve().stem}-{args.config}"
+        config = get_config(args.config, **overrides)
     except (KeyError, ValueError) as error:
         parser.error(str(error.args[0] if isinstance(error, KeyError) else error))
     if distributed.launched_by_torchrun():

@@ -22,6 +22,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 from tqdm.auto import tqdm
@@ -179,8 +180,9 @@ def train_one_epoch(
 
 
 def evaluate(model, dataset, config: TrainConfig, device=None, progress=True, *,
-             sharded: bool = False) -> dict[str, float]:
-    """Retrieval metrics (``config.eval_ks``) of ``model`` on ``dataset``, every item a query.
+             sharded: bool = False, query_gallery: tuple | None = None) -> dict[str, float]:
+    """Retrieval metrics (``config.eval_ks``) of ``model`` on ``dataset``, every item a query, or with
+    ``query_gallery`` (bool arrays (N,), (N,): own data's is_query / is_gallery) the queries against the gallery.
 
     ``sharded``: every rank of a process group calls this; each embeds a share of the split and
     all compute the metrics of the whole split (:func:`histlib.distributed.embed_sharded`).
@@ -188,7 +190,13 @@ def evaluate(model, dataset, config: TrainConfig, device=None, progress=True, *,
     run_embed = distributed.embed_sharded if sharded else embed
     embeddings, labels = run_embed(model, dataset, batch_size=config.eval_batch_size, device=pick_device(device),
                                    num_workers=_workers(dataset, config), progress=progress)
-    return retrieval_metrics(embeddings, labels, ks=config.eval_ks)
+    if query_gallery is None:
+        return retrieval_metrics(embeddings, labels, ks=config.eval_ks)
+    query, gallery = (torch.as_tensor(np.asarray(a, dtype=bool)) for a in query_gallery)
+    position = torch.full((len(labels),), -1, dtype=torch.long)
+    position[gallery] = torch.arange(int(gallery.sum()))
+    return retrieval_metrics(embeddings[query], labels[query], ks=config.eval_ks, reference=embeddings[gallery],
+                             reference_labels=labels[gallery], query_in_reference=position[query])
 
 
 # -- the run's objects ---------------------------------------------------------------------------
@@ -318,7 +326,8 @@ def _evaluate_epoch(session: _Session, progress: bool) -> dict:
         dataset = getattr(session.data, split)
         if dataset is not None:
             metrics = evaluate(session.model, dataset, session.config, session.device, progress,
-                               sharded=session.world_size > 1)
+                               sharded=session.world_size > 1,
+                               query_gallery=session.data.query_gallery if split == "test" else None)
             row.update({f"{split}_{k}": v for k, v in metrics.items()})
     return row
 
@@ -401,7 +410,7 @@ def _read_selected(session: _Session) -> FitResult:
     test_metrics = {k[len("test_"):]: v for k, v in session.history[epoch].items() if k.startswith("test_")}
     if not test_metrics:  # test_every_epoch=False: the selected model meets the test split once
         test_metrics = evaluate(session.model, session.data.test, session.config, session.device, progress=False,
-                                sharded=session.world_size > 1)
+                                sharded=session.world_size > 1, query_gallery=session.data.query_gallery)
     return FitResult(session.history, session.config.selection, epoch, test_metrics, session.folder.path,
                      session.model.eval(), session.criterion.eval(), session.steps, session.config)
 
@@ -478,6 +487,9 @@ def _open(stack: contextlib.ExitStack, config: TrainConfig, data: RunData | None
             stack.enter_context(folder.lock())
             checkpoint = folder.start(config, resume=resume, overwrite=overwrite)
             opened = (checkpoint, folder.run_id)
+            if run_data.split_record is not None:  # own data: which classes trained and which were tested
+                from .runs import _write_json
+                _write_json(folder.file("data_split.json"), run_data.split_record)
             _check_resumable(checkpoint, config, distributed.world_size())
         return _build(config, run_data, folder)
 

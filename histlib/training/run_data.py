@@ -37,6 +37,10 @@ class RunData:
     train: Dataset
     test: Dataset
     val: Dataset | None = None
+    #: own data (:mod:`histlib.data.own`): the class split, written to the run folder as data_split.json
+    split_record: dict | None = None
+    #: own data with is_query / is_gallery columns: the test split's roles, bool arrays (N,), (N,)
+    query_gallery: tuple | None = None
 
     @property
     def num_classes(self) -> int:
@@ -85,14 +89,23 @@ def build_run_data(config: TrainConfig) -> RunData:
     options = {"size": config.image_size} if config.dataset in RENDERED else {}
     train = load_dataset(config.dataset, config.data_root, "train", transform=transform(True), **options)
     test = load_dataset(config.dataset, config.data_root, "test", transform=transform(False), **options)
+    roles, record = getattr(test, "query_gallery", None), getattr(train, "split_record", None)
+    if roles is not None and config.max_images_per_class is not None:
+        raise ValueError(f"{config.dataset}:{config.data_root} gives query / gallery roles; max_images_per_class="
+                         f"{config.max_images_per_class} would drop some of them: set max_images_per_class=none")
     if config.max_images_per_class is not None:
         train = cap_images_per_class(train, config.max_images_per_class, seed=0)
         test = cap_images_per_class(test, config.max_images_per_class, seed=0)
     val = None
     if config.selection == "val":
         val, train = split_classes(train, config.val_fraction, seed=config.seed)
+        if val.num_classes < 2:  # one class: every neighbour is a positive, the score selects nothing
+            raise ValueError(f"val_fraction={config.val_fraction} of {val.num_classes + train.num_classes} training "
+                             f"classes leaves {val.num_classes} validation class; model selection needs 2 or more: "
+                             "raise val_fraction (e.g. --set val_fraction=0.4) or give more classes")
         val = val.with_transform(transform(False))
-    data = RunData(train=train, test=test, val=val)
+    data = RunData(train=train, test=test, val=val, split_record=record,
+                   query_gallery=roles)
     return frozen_features(data, config) if config.frozen_trunk else data
 
 
@@ -122,7 +135,7 @@ def frozen_features(data: RunData, config: TrainConfig, progress: bool = False) 
             return extract_features(encoder.encode, source, config.eval_batch_size, pick_device(config.device),
                                     config.num_workers, progress)
 
-        features = cached_features(cache_path(config.data_root, key), key, source.labels, extract)
+        features = cached_features(cache_path(_feature_root(config), key), key, source.labels, extract)
         rows = dataset.indices if source is not dataset else None
         chosen = features if rows is None else features[torch.as_tensor(np.asarray(rows), dtype=torch.long)]
         labels = np.asarray(dataset.labels, dtype=np.int64)
@@ -130,4 +143,14 @@ def frozen_features(data: RunData, config: TrainConfig, progress: bool = False) 
         return FeatureDataset(chosen, labels, classes, getattr(dataset, "name", ""), getattr(dataset, "split", ""))
 
     return RunData(train=features_of(data.train), test=features_of(data.test),
-                   val=None if data.val is None else features_of(data.val))
+                   val=None if data.val is None else features_of(data.val), split_record=data.split_record,
+                   query_gallery=data.query_gallery)
+
+
+def _feature_root(config: TrainConfig):
+    """Where the frozen trunk's features are cached: under the data folder, except for one's own images
+    (their folder holds only class folders: the cache goes to ``runs/features`` instead)."""
+    from ..data.own import KINDS
+    from ..paths import RUNS
+
+    return RUNS if config.dataset in KINDS else config.data_root

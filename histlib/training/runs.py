@@ -59,7 +59,8 @@ __all__ = [
 ]
 
 FORMAT_VERSION = 1
-ARTEFACTS = ("manifest.json", "checkpoint.pt", "selected.pt", "history.json", "metrics.csv", "results.json", "epochs")
+ARTEFACTS = ("manifest.json", "checkpoint.pt", "selected.pt", "history.json", "metrics.csv", "results.json", "epochs",
+             "data_split.json")
 #: The files histlib writes inside its subfolders (anything else there is the user's and is kept).
 _OWN_FILES_IN = {"epochs": re.compile(r"epoch_\d+\.pt|\.epoch_\d+\.pt\.\d+\.[0-9a-f]+\.tmp"),
                  "tensorboard": re.compile(r"events\.out\.tfevents\..+")}

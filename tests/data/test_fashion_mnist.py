@@ -111,3 +111,18 @@ def test_the_debian_package_gives_35000_images_per_split(tmp_path):
     train, test = load_dataset("fashion-mnist", tmp_path, "train"), load_dataset("fashion-mnist", tmp_path, "test")
     assert (len(train), len(test)) == (35000, 35000)
     assert np.bincount(train.labels).tolist() == [7000] * 5 == np.bincount(test.labels).tolist()
+
+
+def test_export_folder_writes_both_own_data_layouts_and_refuses_a_foreign_folder(tmp_path, monkeypatch):
+    from histlib.data.own import scan
+
+    monkeypatch.setattr(fm, "DEBIAN_FOLDER", fx.make_fashion_mnist(tmp_path / "debian", per_class=3))
+    out = fm.export_folder(tmp_path / "export", per_class=2, root=tmp_path / "data")
+    folder, listed = scan("folder", out), scan("csv", out / "images.csv")
+    assert len(folder.paths) == 20 and len(set(folder.classes)) == 10 and "T-shirt-top" in folder.classes
+    assert sorted(folder.paths) == sorted(listed.paths) and sorted(folder.classes) == sorted(listed.classes)
+    fm.export_folder(out, per_class=2, root=tmp_path / "data")  # an earlier export is rewritten
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "thesis.tex").write_text("do not touch")
+    with pytest.raises(FileExistsError, match="not empty"):
+        fm.export_folder(tmp_path / "mine", root=tmp_path / "data")

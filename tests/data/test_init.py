@@ -9,9 +9,9 @@ from . import fixtures as fx
 
 
 def test_registry_names():
-    assert DATASETS == ("cub", "cars", "sop", "glyphs", "typefaces", "kanji", "fashion-mnist")
+    assert DATASETS == ("cub", "cars", "sop", "glyphs", "typefaces", "kanji", "fashion-mnist", "folder", "csv")
     assert dataset_name("Cars196") == "cars" and dataset_name(" SOP ") == "sop"
-    with pytest.raises(ValueError, match="choose one of cub, cars, sop, glyphs, typefaces, kanji, fashion-mnist"):
+    with pytest.raises(ValueError, match="choose one of cub, cars, sop, glyphs, typefaces, kanji, fashion-mnist, folder, csv"):
         dataset_name("imagenet")
 
 
