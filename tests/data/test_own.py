@@ -124,7 +124,7 @@ def test_both_layouts_train_and_evaluate_end_to_end_from_the_command_line(tmp_pa
                                                                   for i in range(6)])
     out = tmp_path / "run"
     code = train_main(["--config", "glyphs", "--data", f"{layout}:{target}", "--no-progress", "--set", "epochs=1",
-                       "batch_size=8", "image_size=16", "val_fraction=0.34", f"output_dir={out}"])
+                       "batch_size=8", "image_size=16", "val_fraction=0.5", f"output_dir={out}"])
     assert code == 0, capsys.readouterr().err
     record = json.loads((out / "data_split.json").read_text())
     assert record["data"] == f"{layout}:{target}" and record["split_seed"] == 0 and len(record["classes"]["test"]) == 4
