@@ -255,36 +255,23 @@ def worker(tmp_path: Path, url: str, *extra: str) -> subprocess.Popen:
 QUIET_LIMIT = 900.0
 
 
-def study_state(storage) -> tuple | None:
-    """Each trial's (number, state), or None before the study exists: what changes as workers progress.
-    ``storage``: a URL or an Optuna storage (reuse one when polling: each URL opens new connections)."""
-    try:
-        return tuple((t.number, t.state) for t in optuna.load_study(study_name="ci-hist", storage=storage).get_trials())
-    except KeyError:  # the study does not exist yet
-        return None
-
-
 def finish(process: subprocess.Popen, url: str, quiet_limit: float = QUIET_LIMIT) -> str:
-    """Wait for a worker process to exit; fail (showing its output) only if it has printed nothing and
-    its study has not changed for ``quiet_limit`` seconds."""
+    """Wait for a worker process to exit; fail (showing its output) only if it has printed nothing for
+    ``quiet_limit`` seconds (each trial prints a line). The storage is not polled meanwhile: a poller's
+    open connection can hold the locks a PostgreSQL worker waits for."""
     lines: list[str] = []
     reader = threading.Thread(target=lambda: [lines.append(line) for line in process.stdout], daemon=True)
     reader.start()
-    storage = optuna.storages.RDBStorage(url)  # one connection pool for all the polls
-    try:
-        seen, changed = None, time.monotonic()
-        while process.poll() is None:
-            now = (len(lines), study_state(storage))
-            if now != seen:
-                seen, changed = now, time.monotonic()
-            elif time.monotonic() - changed > quiet_limit:
-                process.kill()
-                process.wait()
-                reader.join(10)
-                pytest.fail(f"the worker made no progress for {quiet_limit:.0f} s; its output:\n{''.join(lines)}")
-            time.sleep(1)
-    finally:
-        storage.engine.dispose()
+    seen, changed = 0, time.monotonic()
+    while process.poll() is None:
+        if len(lines) != seen:
+            seen, changed = len(lines), time.monotonic()
+        elif time.monotonic() - changed > quiet_limit:
+            process.kill()
+            process.wait()
+            reader.join(10)
+            pytest.fail(f"the worker ({url}) printed nothing for {quiet_limit:.0f} s; its output:\n{''.join(lines)}")
+        time.sleep(1)
     reader.join()
     out = "".join(lines)
     assert process.returncode == 0, out
@@ -319,15 +306,17 @@ def two_workers_share_a_study(tmp_path: Path, url: str) -> None:
 
 def a_killed_workers_trial_is_not_counted(tmp_path: Path, url: str) -> None:
     doomed = worker(tmp_path, url, "--heartbeat", "1")
-    started, storage = time.monotonic(), optuna.storages.RDBStorage(url)
+    started = time.monotonic()
     while True:  # wait (however slow the machine) until it trains a trial, or fail if it exits first
         assert doomed.poll() is None, f"the worker exited before it started a trial:\n{doomed.communicate()[0]}"
         assert time.monotonic() - started < QUIET_LIMIT, f"the worker started no trial in {QUIET_LIMIT:.0f} s"
-        running = [number for number, state in study_state(storage) or () if state == TrialState.RUNNING]
+        try:
+            running = [t.number for t in trials(url) if t.state == TrialState.RUNNING]
+        except KeyError:  # the study does not exist yet
+            running = []
         if running:
             break
-        time.sleep(0.1)
-    storage.engine.dispose()
+        time.sleep(0.2)
     doomed.send_signal(signal.SIGKILL)
     doomed.wait()
     lost = running[0]

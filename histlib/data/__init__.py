@@ -73,6 +73,8 @@ def _own(kind, root, split, transform=None, **options):
     from .own import load_own  # imported here: `python -m histlib.data.own` runs that module as __main__
 
     return load_own(kind, root, split, transform, **options)
+
+
 _ALIASES = {
     "cub200": "cub", "cub-200-2011": "cub", "cub_200_2011": "cub",
     "cars196": "cars", "cars-196": "cars",
