@@ -64,6 +64,8 @@ def plan(grid: Grid, results: Path, runs_root: Path, seeds: Iterable[int] | None
     """Every run of ``grid`` (points x seeds, in order); derived grids read their source table.
     ``data_root``: where the datasets are (default: the recipe's, relative to the working directory)."""
     points = grid.points_for(results)
+    if grid.data is not None:  # own data: its root, made under the project's data folder if missing
+        data_root = grid.data(Path(data_root if data_root is not None else "data")).resolve()
     return [SweepRun(grid, point, seed, runs_root, data_root) for point in points for seed in (seeds or grid.seeds)]
 
 
@@ -179,11 +181,18 @@ def _is_outcome(column: str) -> bool:
         "selected_epoch", "epochs", "seconds", "fingerprint", "commit", "machine")
 
 
+def _score_columns(run: SweepRun) -> tuple[str, ...]:
+    """The columns a finished row of ``run`` must hold numbers in: its validation score (none for a
+    fixed budget, ``selection="last"``) and test MAP@R."""
+    validation = (f"val_{run.config.selection_metric}",) if run.config.selection == "val" else ()
+    return validation + ("test_map@r",)
+
+
 def _finished(run: SweepRun, outcome: dict) -> bool:
     """Whether a row holds a finished run of ``run``: its validation score and test MAP@R are numbers
     (a NaN, empty or text cell is a diverged, interrupted or hand-edited run: it is trained again)."""
     try:
-        for column in (f"val_{run.config.selection_metric}", "test_map@r"):
+        for column in _score_columns(run):
             metric_value(outcome, column)
     except MetricError:
         return False
@@ -270,9 +279,9 @@ def run_sweep(grid: Grid, results: Path, runs_root: Path, seeds: Iterable[int] |
         curve_rows += [{**r, "point": run.label, "seed": run.seed} for r in curve]
         write_table(table, rows)
         write_table(curves, curve_rows)
-        metric = f"val_{run.config.selection_metric}"
-        report(f"[{index}/{len(missing)}] {run.label} seed {run.seed}: {how}, {metric} {outcome[metric]:.3f}, "
-               f"test MAP@R {outcome['test_map@r']:.3f} ({time.perf_counter() - start:.0f} s so far)")
+        scores = ", ".join(f"{column} {outcome[column]:.3f}" for column in _score_columns(run))
+        report(f"[{index}/{len(missing)}] {run.label} seed {run.seed}: {how}, {scores} "
+               f"({time.perf_counter() - start:.0f} s so far)")
     return table
 
 

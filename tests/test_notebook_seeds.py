@@ -68,3 +68,26 @@ def test_the_native_kernels_are_what_the_cpu_reports():
                             capture_output=True, text=True, check=True).stdout.strip()
     assert forced == "DEFAULT"
     assert native_capability() in ("default", "avx2", "avx512", "zvector", "vsx", "sve256")
+
+
+def test_notebook_6_draws_its_maps_and_retrieval_of_your_own_folder(tmp_path):
+    """``HISTLIB_OWN_DATA=folder:PATH``: notebook 6 trains the recipe on a class folder and draws every figure
+    of it into the run folder (not over the repository's figures); its stand-in checks say they do not apply."""
+    from histlib.data.fashion_mnist import export_folder
+
+    folder = export_folder(tmp_path / "my images", per_class=30)  # Debian's Fashion-MNIST, 300 images
+    env = {**os.environ, "HISTLIB_RUNS": str(tmp_path / "runs"), "HISTLIB_FIGURES": str(tmp_path / "figures"),
+           "HISTLIB_PROFILE": "small", "TQDM_DISABLE": "1", "HISTLIB_OWN_DATA": f"folder:{folder}",
+           "HISTLIB_SET": "epochs=2 val_fraction=0.4"}
+    notebook = "06_embeddings_and_hyperedges.ipynb"
+    completed = subprocess.run(
+        [sys.executable, str(REPO / "scripts" / "run_notebooks.py"), "--out", str(tmp_path / "out"),
+         str(REPO / "notebooks" / notebook)], cwd=REPO, env=env, capture_output=True, text=True, timeout=1200)
+    assert completed.returncode == 0, completed.stdout[-3000:] + completed.stderr[-3000:]
+    executed = (tmp_path / "out" / notebook).read_text()
+    assert executed.count("not checked for folder:") == 3 and "CHECK FAILED" not in executed
+    run = tmp_path / "runs" / "small" / "folder-my images"
+    assert (run / "data_split.json").is_file()
+    assert sorted(p.name for p in (run / "figures").glob("*.png")) == ["06_hyperedges.png", "06_retrieval.png",
+                                                                       "06_training_progress.png"]
+    assert not any((tmp_path / "figures").glob("*.png"))  # the repository's figures are the stand-in's

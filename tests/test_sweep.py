@@ -312,3 +312,38 @@ def test_a_row_with_a_nan_or_text_score_is_not_a_finished_run_and_is_trained_aga
     assert any("2 row(s)" in m and "lambda_s=0.0 seed 1, lambda_s=1.0 seed 2" in m for m in messages)
     after = sweep.read_table(table)
     assert len(after) == 4 and all(math.isfinite(r["val_map@r"]) and math.isfinite(r["test_map@r"]) for r in after)
+
+
+def test_an_own_data_grid_with_a_fixed_budget_makes_its_data_and_runs_without_a_validation_split(tmp_path):
+    """A grid on one's own data (``Grid.data``) gets its folder made under the project's data root, and a
+    fixed budget (``selection="last"``) is finished by its test score alone (it has no validation score)."""
+    from histlib.data.fashion_mnist import export_folder
+    from histlib.data.own import scan
+
+    from .data import fixtures as fx
+
+    source = fx.make_fashion_mnist(tmp_path / "data" / "fashion-mnist", per_class=4)
+    made = []
+
+    def data(root):
+        made.append(root)
+        return export_folder(root / "own" / "mini", per_class=4, root=source.parent)
+
+    grid = Grid("own_mini", "q", "glyphs", ({},), seeds=(1, 2), data=data, full_curves=True,
+                fixed={"dataset": "folder", "max_images_per_class": None, "selection": "last", "epochs": 2, "batch_size": 8,
+                       "max_steps_per_epoch": 2})
+    messages = []
+    sweep.run_sweep(grid, tmp_path / "results", tmp_path / "runs", data_root=tmp_path / "data", report=messages.append)
+    assert made and made[0] == tmp_path / "data"
+    assert len(scan("folder", tmp_path / "data" / "own" / "mini").paths) == 40
+    rows = sweep.read_table(tmp_path / "results" / "own_mini.csv")
+    assert [r["seed"] for r in rows] == [1, 2] and all(r["selected_epoch"] == 2 and r["val_map@r"] is None for r in rows)
+    assert all(0 < r["test_map@r"] <= 1 for r in rows)
+    assert any("test_map@r" in m and "val_map@r" not in m for m in messages if m.startswith("[1/2]"))
+    curves = sweep.read_table(tmp_path / "results" / "own_mini_curves.csv")
+    assert [c["epoch"] for c in curves if c["seed"] == 1] == [0, 1, 2] and curves[0]["test_map@r"] is not None
+
+    trained = []  # a second call: both rows are finished without a validation score
+    sweep.run_sweep(grid, tmp_path / "results", tmp_path / "runs", data_root=tmp_path / "data",
+                    report=lambda _: None, train=lambda config: trained.append(config) or fake_result(config))
+    assert trained == []

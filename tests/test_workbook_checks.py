@@ -15,8 +15,8 @@ import pytest
 
 from histlib.training import get_config
 from histlib.workbook import RESULTS
-from histlib.workbook.checks import (CHECK_LOG, LIVE_RUN_CHECKS, CheckFailed, LiveRunCheck, RunSummary, SeedRuns,
-                                     check_live_run, fail, require, seed_count)
+from histlib.workbook.checks import (CHECK_LOG, LIVE_RUN_CHECKS, OWN_LIVE_RUN_CHECK, CheckFailed, LiveRunCheck,
+                                     RunSummary, SeedRuns, check_live_run, fail, require, seed_count)
 
 REPO = Path(__file__).resolve().parents[1]
 STAND_INS = sorted(LIVE_RUN_CHECKS)
@@ -51,6 +51,32 @@ def test_each_committed_seed_passes_the_live_run_check_against_the_other_seeds(s
         verdict = check_live_run(seeds.run(seed), seeds.without(seed), LIVE_RUN_CHECKS[stand_in], config.epochs,
                                  config.selection_metric)
         assert verdict.startswith("OK: the run finished"), (seed, verdict)
+
+
+def test_notebook_8s_fixed_budget_runs_are_committed_for_ten_seeds_and_each_passes_its_live_run_check():
+    """The own-data example keeps its last epoch (no validation split): 10 seeds with test curves from the
+    untrained network on, each inside the band of the other nine and 1.1x its untrained network's MAP@R."""
+    from histlib.training.grids import GRIDS, OWN_EXAMPLE
+
+    seeds = SeedRuns.read("notebook_own")
+    assert seeds.seeds == list(range(1, 11)) == list(GRIDS["notebook_own"].seeds)
+    for seed in seeds.seeds:
+        run = seeds.run(seed)
+        assert run.selected_epoch == OWN_EXAMPLE["epochs"] - 1 and len(run.history) == OWN_EXAMPLE["epochs"]
+        assert "val_map@r" not in {k for row in run.history for k, v in row.items() if v is not None}
+        verdict = check_live_run(run, seeds.without(seed), OWN_LIVE_RUN_CHECK, OWN_EXAMPLE["epochs"], None)
+        assert verdict.startswith("OK: the run finished and kept its last epoch"), (seed, verdict)
+    assert set(seeds.bands()) == {"test_recall@1", "test_map@r"}  # no validation curves to shade
+    held_out = SeedRuns.read("own_validation")  # its paired comparison: the same seeds
+    assert held_out.seeds == seeds.seeds and all(held_out.run(s).history[0]["val_map@r"] is not None for s in seeds.seeds)
+
+
+def test_a_fixed_budget_run_that_does_not_keep_its_last_epoch_fails():
+    seeds = SeedRuns.read("notebook_own")
+    run = seeds.run(1)
+    with pytest.raises(CheckFailed, match="kept epoch is 9, not the last \\(10\\) of a fixed budget"):
+        check_live_run(replace(run, selected_epoch=8), seeds, OWN_LIVE_RUN_CHECK, 10, None)
+    assert "keep its last epoch (a fixed budget)" in OWN_LIVE_RUN_CHECK.describe(seeds)
 
 
 @pytest.fixture

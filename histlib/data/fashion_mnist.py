@@ -31,7 +31,8 @@ import numpy as np
 from .base import ArrayImageDataset, check_split, relabel
 from .errors import DatasetFormatError, DatasetNotFoundError
 
-__all__ = ["CLASS_NAMES", "TRAIN_CLASSES", "TEST_CLASSES", "DEBIAN_FOLDER", "read_idx", "find_fashion_mnist", "load_fashion_mnist"]
+__all__ = ["CLASS_NAMES", "TRAIN_CLASSES", "TEST_CLASSES", "DEBIAN_FOLDER", "read_idx", "find_fashion_mnist",
+           "load_fashion_mnist", "export_folder", "example_folder", "EXAMPLE_FOLDER", "EXAMPLE_PER_CLASS"]
 
 CLASS_NAMES = (
     "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
@@ -173,3 +174,20 @@ def export_folder(out: str | Path, per_class: int = 100, root: str | Path = "dat
     if csv:
         (out / "images.csv").write_text("path,label\n" + "\n".join(rows) + "\n")
     return out
+
+
+#: Notebook 8's example: where under the project's data folder the export goes, and its size.
+EXAMPLE_FOLDER, EXAMPLE_PER_CLASS = "own/fashion-mnist", 100
+
+
+def example_folder(data_root: str | Path = "data") -> Path:
+    """Notebook 8's own-data example, ``data_root/own/fashion-mnist``: Fashion-MNIST exported by
+    :func:`export_folder` (100 images per class, 10 class folders and ``images.csv``), written when
+    missing or incomplete; the same files on every machine."""
+    out = Path(data_root) / EXAMPLE_FOLDER
+    listed = out / "images.csv"
+    if listed.is_file():
+        rows = listed.read_text().splitlines()[1:]
+        if len(rows) == 10 * EXAMPLE_PER_CLASS and all((out / row.split(",")[0]).is_file() for row in rows):
+            return out
+    return export_folder(out, EXAMPLE_PER_CLASS, root=data_root)

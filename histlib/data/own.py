@@ -35,7 +35,7 @@ from .base import ImageFileDataset, check_split, path_problem
 from .errors import DatasetAccessError, DatasetError, DatasetFormatError, DatasetNotFoundError
 
 __all__ = ["KINDS", "IMAGE_SUFFIXES", "OwnData", "OwnDataError", "OwnImages", "scan", "split_of", "load_own", "describe",
-           "parse_data", "record_split", "main"]
+           "parse_data", "data_settings", "record_split", "main"]
 
 #: The two layouts, as ``--data KIND:PATH`` names them.
 KINDS = ("folder", "csv")
@@ -83,6 +83,23 @@ def parse_data(text: str) -> tuple[str, Path]:
         raise ValueError(f"--data takes folder:PATH (one subfolder of images per class) or csv:PATH "
                          f"(path,label[,split][,is_query,is_gallery]), got {text!r}")
     return kind, Path(path).expanduser()
+
+
+def data_settings(text: str, runs: str | Path, recipe: str, base: str | Path | None = None) -> dict:
+    """The config fields that point a recipe at one's own data (``--data`` and the notebooks' ``data``
+    parameter): ``dataset``, ``data_root`` (absolute; a relative path is taken from ``base``, default the
+    working directory), ``max_images_per_class=None`` (a stand-in's cap shapes its data, not yours) and
+    ``output_dir`` (``runs/KIND-NAME-RECIPE``).
+
+    >>> data_settings("folder:/data/birds", "runs", "glyphs")["output_dir"]
+    'runs/folder-birds-glyphs'
+    >>> data_settings("csv:birds/all.csv", "runs", "cub", base="/home/me")["data_root"]
+    '/home/me/birds/all.csv'
+    """
+    kind, path = parse_data(text)
+    path = (Path(base).expanduser() / path if base is not None else path).resolve()
+    return {"dataset": kind, "data_root": str(path), "max_images_per_class": None,
+            "output_dir": str(Path(runs) / f"{kind}-{path.stem}-{recipe}")}
 
 
 def scan(kind: str, source: str | Path, check_images: bool = True) -> OwnData:

@@ -27,7 +27,7 @@ import sys
 
 from .. import distributed
 from ..data.errors import DatasetError
-from ..data.own import parse_data
+from ..data.own import data_settings
 from ..evaluation import format_recall_table
 from ..models import PretrainedWeightsError
 from .config import RECIPES, get_config, parse_overrides
@@ -51,12 +51,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         overrides = parse_overrides(args.set)
-        if args.data is not None:
-            kind, path = parse_data(args.data)
-            overrides.update(dataset=kind, data_root=str(path.resolve()))
-            overrides.setdefault("max_images_per_class", None)  # a stand-in's cap shapes its data, not yours
-            if "output_dir" not in overrides:
-                overrides["output_dir"] = f"runs/{kind}-{path.resolve().stem}-{args.config}"
+        if args.data is not None:  # --set may change the data's defaults (output_dir, the cap), not the data
+            clash = sorted({"dataset", "data_root"} & set(overrides))
+            if clash:
+                raise ValueError(f"--data names the dataset and its root; drop {', '.join(clash)} from --set")
+            overrides = {**data_settings(args.data, "runs", args.config), **overrides}
         config = get_config(args.config, **overrides)
     except (KeyError, ValueError) as error:
         parser.error(str(error.args[0] if isinstance(error, KeyError) else error))

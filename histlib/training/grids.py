@@ -23,12 +23,22 @@ from __future__ import annotations
 import csv
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
+from ..data.fashion_mnist import example_folder
 from .config import STAND_INS, get_config
 
 __all__ = ["Grid", "Scaled", "apply_variant", "variant_label", "PRIMARY_SEEDS", "GRIDS",
            "SWEEP_BUDGET", "CONTROLS", "CONTROL_SETTINGS", "Param", "SHARED_SPACE", "SEARCH_SPACES",
-           "search_space", "Tuning", "TUNINGS", "PRUNER", "point_label"]
+           "search_space", "Tuning", "TUNINGS", "PRUNER", "point_label", "OWN_EXAMPLE",
+           "OWN_VALIDATION"]
+
+#: Notebook 8's example on the glyphs recipe: Fashion-MNIST's 10 classes as a class folder, split 5 / 5 into
+#: training and unseen test classes. With 5 training classes it trains on all of them for a fixed budget
+#: (selection="last") of 10 epochs, by which the recipe's halving learning rate is 1/32 of its start.
+#: OWN_VALIDATION, its comparison: 2 of the 5 held out to select the epoch (the recipe's 0.2 would hold out 1).
+OWN_EXAMPLE = {"dataset": "folder", "max_images_per_class": None, "selection": "last", "epochs": 10}
+OWN_VALIDATION = {**OWN_EXAMPLE, "selection": "val", "val_fraction": 0.4}
 
 #: The sweeps' run length on the glyphs recipe, chosen so that validation MAP@R has flattened
 #: (the analysis notebook plots every run's validation curve to show it).
@@ -60,6 +70,8 @@ class Grid:
     analysis: bool = True  # False: not notebook 7's analysis nor part of ``python -m histlib.sweep all`` (the CI's
     # machinery check, the training notebooks' own seeds)
     full_curves: bool = False  # True: every epoch's val_/test_ metrics and the untrained network as epoch 0
+    data: Callable[[Path], Path] | None = None  # own data: the project's data folder -> the dataset's root (made
+    # there if missing), given to every run as data_root
 
     def points_for(self, results: Path) -> tuple[dict, ...]:
         """The points; for a derived grid, the best completed trial of each loss in its study's table
@@ -400,6 +412,13 @@ GRIDS: dict[str, Grid] = {grid.name: grid for grid in (
            "every epoch's validation and test metrics, from the untrained network on", stand_in,
            ({},), seeds=(1, 2, 3, 4, 5), full_curves=True, analysis=False)
       for number, stand_in in (("2", "glyphs"), ("3", "typefaces"), ("4", "kanji"))),
+    # Notebook 8's own-data example: the glyphs recipe on a class folder, through histlib.data.own.
+    Grid("notebook_own", "Notebook 8's run: the glyphs recipe on Fashion-MNIST exported as your own data would be "
+         "(a class folder, 100 images per class), all 5 training classes, 10 epochs, over 10 seeds", "glyphs",
+         ({},), seeds=tuple(range(1, 11)), fixed=OWN_EXAMPLE, full_curves=True, analysis=False, data=example_folder),
+    Grid("own_validation", "Notebook 8's comparison: the same runs with 2 of the 5 training classes held out to "
+         "choose the epoch on their validation MAP@R (10 seeds, paired with notebook_own)", "glyphs", ({},),
+         seeds=tuple(range(1, 11)), fixed=OWN_VALIDATION, full_curves=True, analysis=False, data=example_folder),
     Grid("ci", "A tiny grid that checks the sweep machinery (CI; not an experiment)", "glyphs",
          ({"lambda_s": 0.0}, {"lambda_s": 1.0}), seeds=(1, 2),
          fixed={"epochs": 1, "max_steps_per_epoch": 2, "test_every_epoch": False}, analysis=False),

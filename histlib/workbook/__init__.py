@@ -19,6 +19,7 @@ import math
 import os
 import warnings
 
+from ..data.own import data_settings
 from ..evaluation import column_name, metric_name
 from ..losses import STATISTICS
 from ..paths import DATA, FIGURES, RESULTS, ROOT, RUNS
@@ -48,14 +49,21 @@ PUBLISHED_NOTES = {
     "sop": "independent reproductions of HIST: about 80.7",
 }
 
-def notebook_config(benchmark: str, profile: str, overrides: str | dict = "", **values) -> TrainConfig:
+def notebook_config(benchmark: str, profile: str, overrides: str | dict = "", data: str = "", **values) -> TrainConfig:
     """The run a training notebook performs.
 
     ``full``: the benchmark's published recipe on ``DATA``. ``small``: the CPU recipe of the
     benchmark's offline stand-in (``histlib.training.config.STAND_INS``), which has the benchmark's
-    loss settings (tau, alpha) and Recall@K columns, keeping every epoch's model for notebook 6. ``overrides`` (a ``"KEY=VALUE ..."`` string, as the command
-    line's ``--set``, or a dict) and ``values`` change any field, e.g. to shrink the full recipe
-    for a smoke test.
+    loss settings (tau, alpha) and Recall@K columns, keeping every epoch's model for notebook 6.
+    ``data`` (``"folder:PATH"`` or ``"csv:PATH"``, :mod:`histlib.data.own`; a relative PATH is taken from
+    the project folder, ``ROOT``): that recipe on your own images instead, its run in
+    ``RUNS/<profile>/<kind>-<name>``. ``overrides`` (a ``"KEY=VALUE ..."``
+    string, as the command line's ``--set``, or a dict) and ``values`` change any field, e.g. to
+    shrink the full recipe for a smoke test.
+
+    >>> config = notebook_config("cub", "small", data="folder:/photos/birds")
+    >>> config.dataset, config.data_root, config.max_images_per_class, os.path.basename(config.output_dir)
+    ('folder', '/photos/birds', None, 'folder-birds')
     """
     if profile not in ("small", "full"):
         raise ValueError(f"profile must be 'small' or 'full', got {profile!r}")
@@ -64,6 +72,9 @@ def notebook_config(benchmark: str, profile: str, overrides: str | dict = "", **
     if isinstance(overrides, str):
         overrides = parse_overrides(overrides.split())
     settings = {"data_root": str(DATA), "output_dir": str(RUNS / profile / benchmark)}
+    if data:
+        own = data_settings(data, RUNS / profile, benchmark, base=ROOT)  # a relative path: from the project folder
+        settings.update(own, output_dir=own["output_dir"].removesuffix(f"-{benchmark}"))
     if profile == "small":  # per-epoch models for notebook 6's maps
         settings["keep_epoch_models"] = True
     settings.update(overrides)

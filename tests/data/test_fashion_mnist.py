@@ -126,3 +126,16 @@ def test_export_folder_writes_both_own_data_layouts_and_refuses_a_foreign_folder
     (tmp_path / "mine" / "thesis.tex").write_text("do not touch")
     with pytest.raises(FileExistsError, match="not empty"):
         fm.export_folder(tmp_path / "mine", root=tmp_path / "data")
+
+
+def test_notebook_8s_example_folder_is_written_once_and_rewritten_when_incomplete(tmp_path, monkeypatch):
+    monkeypatch.setattr(fm, "DEBIAN_FOLDER", fx.make_fashion_mnist(tmp_path / "debian", per_class=100))
+    out = fm.example_folder(tmp_path / "data")
+    assert out == tmp_path / "data" / "own" / "fashion-mnist"
+    assert len((out / "images.csv").read_text().splitlines()) == 1 + 10 * fm.EXAMPLE_PER_CLASS
+    first = next(out.glob("Bag/*.png"))
+    stamp = first.stat().st_mtime_ns
+    assert fm.example_folder(tmp_path / "data") == out and first.stat().st_mtime_ns == stamp  # reused as it is
+    first.unlink()
+    fm.example_folder(tmp_path / "data")
+    assert first.is_file()  # a missing image: exported again

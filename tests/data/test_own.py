@@ -160,3 +160,23 @@ def test_frozen_features_of_own_data_are_cached_outside_the_users_folder(tmp_pat
 
     config = get_config("glyphs_frozen", dataset="folder", data_root=str(tmp_path))
     assert _feature_root(config) == RUNS and _feature_root(get_config("glyphs_frozen")) == "data"
+
+
+def test_data_names_the_dataset_so_set_cannot_contradict_it(tmp_path, capsys):
+    root = class_tree(tmp_path / "photos")
+    with pytest.raises(SystemExit) as exited:
+        train_main(["--config", "glyphs", "--data", f"folder:{root}", "--set", "dataset=cub", "data_root=/elsewhere"])
+    assert exited.value.code == 2
+    assert "--data names the dataset and its root; drop data_root, dataset from --set" in capsys.readouterr().err
+
+
+def test_the_notebooks_data_parameter_takes_a_relative_path_from_the_project_folder():
+    from histlib.paths import ROOT, RUNS
+    from histlib.workbook import notebook_config
+
+    config = notebook_config("cub", "small", "epochs=2", data="csv:data/own/mine/images.csv", seed=3)
+    assert (config.dataset, config.data_root) == ("csv", str(ROOT / "data" / "own" / "mine" / "images.csv"))
+    assert config.output_dir == str(RUNS / "small" / "csv-images") and config.max_images_per_class is None
+    assert (config.epochs, config.seed, config.keep_epoch_models) == (2, 3, True)  # overrides still apply
+    with pytest.raises(ValueError, match="folder:PATH .* or csv:PATH"):
+        notebook_config("cub", "small", data="photos/birds")
