@@ -85,21 +85,21 @@ def parse_data(text: str) -> tuple[str, Path]:
     return kind, Path(path).expanduser()
 
 
-def data_settings(text: str, runs: str | Path, recipe: str, base: str | Path | None = None) -> dict:
+def data_settings(text: str, runs: str | Path, recipe: str | None = None, base: str | Path | None = None) -> dict:
     """The config fields that point a recipe at one's own data (``--data`` and the notebooks' ``data``
     parameter): ``dataset``, ``data_root`` (absolute; a relative path is taken from ``base``, default the
     working directory), ``max_images_per_class=None`` (a stand-in's cap shapes its data, not yours) and
-    ``output_dir`` (``runs/KIND-NAME-RECIPE``).
+    ``output_dir`` (``runs/KIND-NAME-RECIPE``, or ``runs/KIND-NAME`` without a recipe).
 
     >>> data_settings("folder:/data/birds", "runs", "glyphs")["output_dir"]
     'runs/folder-birds-glyphs'
-    >>> data_settings("csv:birds/all.csv", "runs", "cub", base="/home/me")["data_root"]
+    >>> data_settings("csv:birds/all.csv", "runs", base="/home/me")["data_root"]
     '/home/me/birds/all.csv'
     """
     kind, path = parse_data(text)
     path = (Path(base).expanduser() / path if base is not None else path).resolve()
-    return {"dataset": kind, "data_root": str(path), "max_images_per_class": None,
-            "output_dir": str(Path(runs) / f"{kind}-{path.stem}-{recipe}")}
+    name = f"{kind}-{path.stem}" + (f"-{recipe}" if recipe else "")
+    return {"dataset": kind, "data_root": str(path), "max_images_per_class": None, "output_dir": str(Path(runs) / name)}
 
 
 def scan(kind: str, source: str | Path, check_images: bool = True) -> OwnData:

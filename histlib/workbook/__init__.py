@@ -73,8 +73,7 @@ def notebook_config(benchmark: str, profile: str, overrides: str | dict = "", da
         overrides = parse_overrides(overrides.split())
     settings = {"data_root": str(DATA), "output_dir": str(RUNS / profile / benchmark)}
     if data:
-        own = data_settings(data, RUNS / profile, benchmark, base=ROOT)  # a relative path: from the project folder
-        settings.update(own, output_dir=own["output_dir"].removesuffix(f"-{benchmark}"))
+        settings.update(data_settings(data, RUNS / profile, base=ROOT))  # a relative path: from the project folder
     if profile == "small":  # per-epoch models for notebook 6's maps
         settings["keep_epoch_models"] = True
     settings.update(overrides)

@@ -99,6 +99,11 @@ class RunSummary:
         return np.diff(self.curve(column))
 
 
+def _has_validation(row: dict) -> bool:
+    """Whether a seed table's row was selected on a validation split (its val_map@r is filled)."""
+    return row.get("val_map@r") not in (None, "")
+
+
 @dataclass(frozen=True)
 class SeedRuns:
     """The committed runs of one notebook's recipe, one per seed (a ``full_curves`` sweep grid)."""
@@ -131,15 +136,18 @@ class SeedRuns:
                                  f"for seed {seed}: regenerate it with `python -m histlib.sweep {grid}`")
             for column in ("test_map@r", "test_recall@1", "selected_epoch"):
                 metric_value(row, column)  # a MetricError names the file, row and column
-            columns = ("test_map@r", "test_recall@1")
-            if row.get("val_map@r") not in (None, ""):  # a fixed budget (selection="last") has no validation split
-                columns += ("val_map@r", "val_recall@1")
+            columns = ("test_map@r", "test_recall@1") + (("val_map@r", "val_recall@1") if _has_validation(row) else ())
             for curve_row in curves[seed]:
                 for column in columns:
                     metric_value(curve_row, column)
         if len(rows) < 2:
             raise ValueError(f"{table} holds {len(rows)} seed(s); a band needs at least 2")
         return cls(grid, rows, curves)
+
+    @property
+    def validated(self) -> bool:
+        """Whether the runs chose their epoch on a validation split (a fixed budget, selection="last", has none)."""
+        return _has_validation(self.rows[0])
 
     @property
     def seeds(self) -> list[int]:
@@ -175,8 +183,7 @@ class SeedRuns:
     def bands(self, metrics=("recall@1", "map@r")) -> dict:
         """:meth:`curve_band` of the validation and test curves of ``metrics``, keyed as a history's rows
         (test only for runs without a validation split, ``selection="last"``)."""
-        first = self.curves[self.seeds[0]][0]
-        splits = ("val", "test") if first.get(f"val_{metrics[0]}") not in (None, "") else ("test",)
+        splits = ("val", "test") if self.validated else ("test",)
         return {f"{split}_{m}": self.curve_band(f"{split}_{m}") for m in metrics for split in splits}
 
     def table(self, columns: tuple[str, ...] = ("val_map@r",)) -> str:
