@@ -206,3 +206,22 @@ def test_main_goes_on_after_a_failed_check_and_lists_it_at_the_end(tmp_path):
     assert "02_second.ipynb stopped in cell 2: ValueError: a broken cell" in completed.stderr
     assert "1 check(s) FAILED" in completed.stdout and "STOPPED" in completed.stdout
     assert "CHECK FAILED: test MAP@R = 3.1" in (tmp_path / "out" / "01_first.ipynb").read_text()
+
+
+def test_an_early_stopped_run_passes_only_when_it_stopped_where_its_patience_says(glyphs):
+    """Scores [a, b, c, d] with the best at epoch 2: patience 2 stops after epoch 4 (the run is whole);
+    patience 1 would have stopped after epoch 3, so 4 epochs is a broken stop; patience 3 would go on."""
+    seeds, config = glyphs
+    run = seeds.run(1)
+    scores = [0.30, 0.40, 0.35, 0.38]
+    history = [{**row, "val_map@r": s} for row, s in zip(run.history, scores)]
+    stopped = replace(run, history=history, selected_epoch=1,
+                      test_metrics={**run.test_metrics, **{k[5:]: v for k, v in history[1].items()
+                                                           if k.startswith("test_")}})
+    check = replace(LIVE_RUN_CHECKS["glyphs"], metrics=(), gain=0.0)  # the stopping rule alone
+    verdict = check_live_run(stopped, seeds, check, 10, "map@r", patience=2)
+    assert "kept its best validation epoch (it stopped after epoch 4 of at most 10)" in verdict
+    for patience in (1, 3):
+        with pytest.raises(CheckFailed, match="4 epochs, not the recipe's 10 nor an early stop after "
+                                              f"{patience} epochs without a better validation score"):
+            check_live_run(stopped, seeds, check, 10, "map@r", patience=patience)

@@ -94,6 +94,8 @@ class TrainConfig:
     # selection and evaluation
     selection: str = "val"
     selection_metric: str = "recall@1"
+    patience: int | None = None  # selection="val": stop after this many epochs without a better validation score
+    min_delta: float = 0.0  # a validation score improves on the kept one when it is larger by more than this
     val_fraction: float = 0.2  # of the training classes, held out when selection == "val"
     eval_ks: tuple[int, ...] = (1, 2, 4, 8)
     eval_batch_size: int = 128
@@ -155,12 +157,12 @@ def _validate(config: TrainConfig) -> None:
                       ("lr_step", 1), ("eval_batch_size", 1)):
         integer(name, low)
     integer("seed", 0, high=MAX_SEED)
-    for name in ("images_per_class", "max_steps_per_epoch"):
+    for name in ("images_per_class", "max_steps_per_epoch", "patience"):
         integer(name, 1, optional=True)
     integer("max_images_per_class", 2, optional=True)  # retrieval needs a second image of a query's class
     for name in ("tau", "lr", "lr_ds", "hgnn_lr_factor", "proxy_anchor_alpha", "ms_alpha", "ms_beta"):
         real(name, 0.0)
-    for name in ("alpha", "lambda_s", "weight_decay", "proxy_anchor_margin", "ms_base"):
+    for name in ("alpha", "lambda_s", "weight_decay", "proxy_anchor_margin", "ms_base", "min_delta"):
         real(name, 0.0, strict=False)
     real("lr_gamma", 0.0, high=1.0)
     for name in ("freeze_bn", "amp", "keep_epoch_models", "test_every_epoch", "hgnn_batchnorm", "frozen_trunk"):
@@ -196,6 +198,9 @@ def _validate(config: TrainConfig) -> None:
     if not ks or any(isinstance(k, bool) or not isinstance(k, numbers.Integral) or k < 1 for k in ks):
         fail("eval_ks", "a non-empty tuple of positive integers")
     set_("eval_ks", tuple(int(k) for k in ks))
+    if config.patience is not None and config.selection != "val":
+        raise ValueError(f"patience={config.patience} stops on the validation score, so it needs selection='val' "
+                         f"(got selection={config.selection!r}); use patience=None for a fixed budget")
     if config.selection == "best_on_test" and not config.test_every_epoch:
         raise ValueError("selection='best_on_test' needs test_every_epoch=True")
     if config.selection_metric not in {f"recall@{k}" for k in config.eval_ks} | {"map@r", "r_precision"}:

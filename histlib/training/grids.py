@@ -371,6 +371,11 @@ GRIDS: dict[str, Grid] = {grid.name: grid for grid in (
          "size, HGNN depth, tau and alpha changed, 10 seeds", "glyphs_frozen", seeds=PRIMARY_SEEDS,
          fixed={"test_every_epoch": False}, derive_from="frozen_tuning", derive_losses=("hist",),
          variants=HYPERGRAPH_ABLATIONS + SENSITIVITY_VARIANTS),
+    # How long until the from-scratch runs plateau? Long runs without early stopping, whose validation curves
+    # choose the plateau budget (PLATEAU_BUDGET: its patience and most epochs, by replaying the stopping rule).
+    Grid("plateau_calibration", "From scratch (glyphs): how many epochs until validation MAP@R stops rising? "
+         "Each loss's tuned point, L_D alone and G = I, 20 epochs, 3 seeds", "glyphs", seeds=(1, 2, 3),
+         fixed={**SWEEP_BUDGET, "epochs": 20}, derive_from="tuning", variants=HYPERGRAPH_ABLATIONS, analysis=False),
     # When does the HGNN learn, and does it help retrieval? (notebook 7, section 7)
     Grid("alpha_tau", "When does the HGNN learn? alpha x tau, with L_CE / log C and the HGNN's accuracy logged",
          "glyphs", ALPHA_TAU_POINTS, fixed=dict(SWEEP_BUDGET)),

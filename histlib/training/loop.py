@@ -36,6 +36,7 @@ from .factory import build_criterion, build_model, build_optimiser, end_epoch
 from .parallel import ParallelObjective, check_world_size, rank_seed, seed_rank_augmentation
 from .run_data import RunData, build_run_data, labels_of
 from .runs import FitResult, RunFolder, RunFolderError, RunInUseError, load_state, read_run
+from .stopping import stops
 
 __all__ = ["fit", "load_or_train", "train_one_epoch", "evaluate", "train_loader", "epoch_loader", "SELECTION_NOTES",
            "NonFiniteLossError"]
@@ -345,11 +346,21 @@ def _select(session: _Session, row: dict) -> None:
             f"{'validation' if config.selection == 'val' else 'test'} split, so no epoch can be selected "
             "(an empty split, no class with two images, or non-finite embeddings); check the data "
             "(max_images_per_class >= 2) and the loss settings")
-    if score > session.best_score:
+    if score > session.best_score + (config.min_delta if config.selection == "val" else 0.0):
         session.best_score = score
         if session.writes:
             session.folder.save_selected(session.model.state_dict(), session.criterion.state_dict(), row["epoch"],
                                          config.selection)
+
+
+def _stopped(session: _Session) -> bool:
+    """Early stopping: ``patience`` epochs have passed without a better validation score. Read from
+    the history alone, so a run resumed after its last epoch stops where an uninterrupted one did."""
+    config = session.config
+    if config.patience is None:
+        return False
+    scores = [row["val_" + config.selection_metric] for row in session.history]
+    return stops(scores, config.patience, config.min_delta)
 
 
 def _record(session: _Session, row: dict, writer) -> None:
@@ -385,6 +396,7 @@ def _finish(session: _Session) -> FitResult:
             "selected_epoch": result.selected_epoch + 1, "test_metrics": result.test_metrics,
             "num_classes": session.num_classes, "seconds": seconds,
             "world_size": session.world_size, "hypergraph": config.hypergraph,
+            "epochs_run": len(session.history), "stopped_early": len(session.history) < config.epochs,
         })
     result.seconds = seconds
     result.run_id = session.run_id or folder.run_id
@@ -451,6 +463,8 @@ def fit(
         writer = _tensorboard(session.folder) if session.writes else None
         try:
             for epoch in range(session.start_epoch, config.epochs):
+                if _stopped(session):
+                    break
                 start = time.perf_counter()
                 with distributed.rank_failures(f"in epoch {epoch + 1}"):
                     row = _train_epoch(session, epoch, progress)

@@ -73,7 +73,8 @@ _MANIFEST_KEYS = {"run_id": str, "status": str, "config": dict, "fingerprint": s
 # Fields added after FORMAT_VERSION 1, left out of the identity at their default value: runs written
 # before they existed (whose manifests lack them) keep their identity and fingerprint.
 _LATER_FIELDS = {"hypergraph": "per_gpu", "hgnn_propagation": "hypergraph", "hgnn_batchnorm": True,
-                 "incidence_variances": "learned", "hgnn_gradient": "full", "frozen_trunk": False}
+                 "incidence_variances": "learned", "hgnn_gradient": "full", "frozen_trunk": False,
+                 "patience": None, "min_delta": 0.0}
 
 
 class RunFolderError(ValueError):

@@ -293,28 +293,42 @@ OWN_LIVE_RUN_CHECK = LiveRunCheck(gain=1.1, kept="its last epoch (a fixed budget
 
 
 def check_live_run(run: RunSummary, seeds: SeedRuns, check: LiveRunCheck, epochs: int,
-                   selection_metric: str | None) -> str:
+                   selection_metric: str | None, *, patience: int | None = None, min_delta: float = 0.0) -> str:
     """Check a live run for what holds for any seed on any CPU (see :class:`LiveRunCheck`).
     ``selection_metric``: the validation metric that chose the kept epoch, or None for a fixed budget
-    (``selection="last"``: the last epoch is kept).
+    (``selection="last"``: the last epoch is kept). ``patience`` / ``min_delta``: the run's early
+    stopping (:mod:`histlib.training.stopping`); ``epochs`` is then its most epochs.
 
     Returns one line naming what held (deterministic); on failure, :func:`fail` with the first
     measurement that does not hold, its band and what it means.
     """
-    if len(run.history) != epochs:
-        return fail(f"the run has {len(run.history)} epochs, not the recipe's {epochs}: it did not finish")
+    from ..training.stopping import kept_epoch, stops
+
     if selection_metric is None:
+        if len(run.history) != epochs:
+            return fail(f"the run has {len(run.history)} epochs, not the recipe's {epochs}: it did not finish")
         if run.selected_epoch != epochs - 1:
             return fail(f"the kept epoch is {run.selected_epoch + 1}, not the last ({epochs}) of a fixed budget: "
                         "the selection is broken")
         kept = "kept its last epoch"
     else:
         scores = [row[f"val_{selection_metric}"] for row in run.history]
-        if not all(math.isfinite(s) for s in scores) or scores[run.selected_epoch] != max(scores):
+        if not scores or not all(math.isfinite(s) for s in scores):
+            return fail(f"the run's validation {metric_name(selection_metric)} is not a number in every epoch "
+                        f"({scores}): it did not train to its end")
+        ended = len(scores) == epochs or (len(scores) < epochs and stops(scores, patience, min_delta))
+        early = [k for k in range(1, len(scores)) if stops(scores[:k], patience, min_delta)]
+        if not ended or early:
+            return fail(f"the run has {len(run.history)} epochs, not the recipe's {epochs}"
+                        + (f" nor an early stop after {patience} epochs without a better validation score"
+                           if patience is not None else "") + ": it did not finish")
+        if run.selected_epoch + 1 != kept_epoch(scores, min_delta):
             return fail(f"the kept epoch ({run.selected_epoch + 1}) does not have the best validation "
                         f"{metric_name(selection_metric)} ({[round(100 * s, 1) for s in scores]}): the selection "
                         "is broken")
         kept = "kept its best validation epoch"
+        if len(scores) < epochs:
+            kept += f" (it stopped after epoch {len(scores)} of at most {epochs})"
     value, untrained = run.test_metrics[check.gain_metric], run.initial[f"test_{check.gain_metric}"]
     factor = run.over_untrained(check.gain_metric)[1]
     if not factor >= check.gain:

@@ -173,3 +173,81 @@ def test_a_selection_metric_that_is_nan_stops_the_run_with_what_to_check(tmp_pat
                                                  "epoch can be selected"):
         fit(config, blob_data(), progress=False)
     assert RunFolder(config.output_dir).status() == "interrupted"  # resumable or replaceable, never "running"
+
+
+# -- early stopping ------------------------------------------------------------------------------
+
+_SCRIPTED = [0.10, 0.30, 0.20, 0.25, 0.29, 0.50, 0.60, 0.70]
+
+
+def _scripted_scores(monkeypatch, scores=_SCRIPTED):
+    """The validation score of epoch k is scores[k - 1] (test MAP@R its half); training is real."""
+    def evaluate_epoch(session, progress):
+        score = scores[len(session.history)]
+        return {"val_map@r": score, "test_map@r": score / 2, "test_recall@1": score}
+
+    monkeypatch.setattr(loop_module, "_evaluate_epoch", evaluate_epoch)
+
+
+def test_patience_stops_a_run_after_that_many_epochs_without_a_better_validation_score(tmp_path, monkeypatch):
+    _scripted_scores(monkeypatch)
+    config = small_config(tmp_path, epochs=8, patience=3)
+    result = fit(config, blob_data(), progress=False)
+    assert [row["epoch"] for row in result.history] == [1, 2, 3, 4, 5]  # 3, 4, 5 do not beat epoch 2's 0.30
+    assert result.selected_epoch == 1 and result.test_metrics["map@r"] == 0.15
+    results = json.load(open(tmp_path / "run" / "results.json"))
+    assert results["epochs_run"] == 5 and results["stopped_early"] and results["selected_epoch"] == 2
+
+
+def test_without_patience_the_run_trains_every_epoch_and_keeps_the_best(tmp_path, monkeypatch):
+    _scripted_scores(monkeypatch)
+    result = fit(small_config(tmp_path, epochs=8), blob_data(), progress=False)
+    assert len(result.history) == 8 and result.selected_epoch == 7
+    assert not json.load(open(tmp_path / "run" / "results.json"))["stopped_early"]
+
+
+def test_min_delta_keeps_an_epoch_only_when_it_improves_by_more_than_the_margin(tmp_path, monkeypatch):
+    from histlib.training.stopping import kept_epoch
+
+    scores = [0.10, 0.30, 0.31, 0.312, 0.35, 0.36]
+    _scripted_scores(monkeypatch, scores)
+    result = fit(small_config(tmp_path, epochs=6, patience=3, min_delta=0.015), blob_data(), progress=False)
+    # 0.31 and 0.312 are within 0.015 of 0.30, 0.35 beats it by 0.05 (kept), 0.36 is within 0.015 of 0.35
+    assert result.selected_epoch == 4 and len(result.history) == 6
+    assert kept_epoch(scores, 0.015) == 5
+
+
+@pytest.mark.parametrize("interrupt_after", [2, 5])  # mid-run, and after the epoch where it stops
+def test_an_early_stopped_run_resumed_stops_where_an_uninterrupted_one_does(tmp_path, monkeypatch, interrupt_after):
+    _scripted_scores(monkeypatch)
+    straight = fit(small_config(tmp_path / "a", epochs=8, patience=3), blob_data(), progress=False)
+
+    class Interrupted(Exception):
+        pass
+
+    def interrupt(row):
+        if row["epoch"] == interrupt_after:
+            raise Interrupted
+
+    config = small_config(tmp_path / "b", epochs=8, patience=3)
+    with pytest.raises(Interrupted):
+        fit(config, blob_data(), progress=False, on_epoch_end=interrupt)
+    resumed = fit(config, blob_data(), resume=True, progress=False)
+    assert [r["train_loss"] for r in resumed.history] == [r["train_loss"] for r in straight.history]
+    assert resumed.selected_epoch == straight.selected_epoch == 1
+    for (name, p), q in zip(straight.model.state_dict().items(), resumed.model.state_dict().values()):
+        assert torch.equal(p, q), name
+
+
+def test_early_stopping_settings_are_checked_and_join_the_run_identity_only_when_set(tmp_path):
+    from histlib.training.runs import config_fingerprint, config_identity
+
+    with pytest.raises(ValueError, match="patience=3 stops on the validation score, so it needs selection='val'"):
+        small_config(tmp_path, patience=3, selection="last")
+    with pytest.raises(ValueError, match="patience must be an integer >= 1 or None, got 0"):
+        small_config(tmp_path, patience=0)
+    with pytest.raises(ValueError, match="min_delta must be a finite number >= 0.0"):
+        small_config(tmp_path, min_delta=-0.1)
+    plain = small_config(tmp_path)
+    assert "patience" not in config_identity(plain) and "min_delta" not in config_identity(plain)
+    assert config_fingerprint(small_config(tmp_path, patience=2)) != config_fingerprint(plain)
