@@ -38,6 +38,7 @@ __all__ = [
     "mahalanobis_distances",
     "distribution_loss",
     "hyperedge_classes",
+    "direction_distances",
     "incidence_matrix",
     "propagation_matrix",
     "propagate",
@@ -196,27 +197,56 @@ def hyperedge_classes(labels: torch.Tensor) -> torch.Tensor:
     return torch.unique(labels, sorted=True)
 
 
+def direction_distances(embeddings: torch.Tensor, means: torch.Tensor, kind: str) -> torch.Tensor:
+    """Distances between the directions of samples and class means (both L2-normalised, eps 1e-12):
+    ``"cosine"``: ``1 - cos(x, mu)`` in [0, 2]; ``"euclidean"``: ``||x^ - mu^||`` (not squared) in
+    [0, 2]. The alternatives to the paper's Mahalanobis distance in the hyperedges' ablation.
+
+    Args:
+        embeddings: (N, D) float. means: (C, D) float.
+    Returns:
+        (N, C) float in the embeddings' compute dtype.
+
+    >>> x, mu = torch.tensor([[1.0, 0.0]]), torch.tensor([[1.0, 0.0], [0.0, 2.0], [-3.0, 0.0]])
+    >>> direction_distances(x, mu, "cosine")
+    tensor([[0., 1., 2.]])
+    >>> direction_distances(x, mu, "euclidean").round(decimals=4)
+    tensor([[0.0000, 1.4142, 2.0000]])
+    """
+    dtype = compute_dtype(embeddings)
+    with full_precision(embeddings):
+        cosine = F.normalize(embeddings.to(dtype), dim=1, eps=1e-12) @ F.normalize(means.to(dtype), dim=1, eps=1e-12).T
+        distance = (1.0 - cosine).clamp(0.0, 2.0)
+        if kind == "cosine":
+            return distance
+        if kind == "euclidean":  # ||a - b||^2 = 2 (1 - cos) on the unit sphere; clamped so the sqrt's gradient is finite
+            return torch.sqrt((2.0 * distance).clamp_min(1e-12))
+        raise ValueError(f"kind must be 'cosine' or 'euclidean', got {kind!r}")
+
+
 def incidence_matrix(
-    distances: torch.Tensor, labels: torch.Tensor, alpha: float
+    distances: torch.Tensor, labels: torch.Tensor, alpha: float, hard: bool = False
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Soft incidence matrix of the semantic-tuplet hypergraph.
 
     ``H[i, e] = 1`` if sample ``i`` belongs to hyperedge ``e``'s class, else
-    ``exp(-alpha * d[i, class_e])``.
+    ``exp(-alpha * d[i, class_e])`` (``hard``: 0, a one-hot membership, as alpha -> infinity).
 
     Args:
         distances: (N, C) float, from :func:`mahalanobis_distances`.
         labels: (N,) int64.
         alpha: scale of the soft membership (>= 0).
+        hard: one-hot memberships (a control: no sample belongs to another class's hyperedge).
     Returns:
-        ``(H, classes)``: H (N, E) float in ``(0, 1]`` and classes (E,) int64, the class of
-        each hyperedge (see :func:`hyperedge_classes`).
+        ``(H, classes)``: H (N, E) float in ``(0, 1]`` (``[0, 1]`` when hard) and classes (E,) int64,
+        the class of each hyperedge (see :func:`hyperedge_classes`).
     """
     classes = hyperedge_classes(labels)
     with full_precision(distances):
         soft = torch.exp(distances.to(compute_dtype(distances))[:, classes] * -alpha)
         member = labels.unsqueeze(1) == classes.unsqueeze(0)
-        return torch.where(member, torch.ones_like(soft), soft), classes
+        other = torch.zeros_like(soft) if hard else soft
+        return torch.where(member, torch.ones_like(soft), other), classes
 
 
 def propagation_matrix(incidence: torch.Tensor) -> torch.Tensor:

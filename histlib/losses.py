@@ -16,12 +16,14 @@ from torch import nn
 from . import functional as HF
 
 __all__ = ["HISTLoss", "HISTTerms", "HypergraphNN", "term_statistics", "STATISTICS", "PROPAGATIONS",
-           "INCIDENCE_VARIANCES", "HGNN_GRADIENTS"]
+           "INCIDENCE_VARIANCES", "HGNN_GRADIENTS", "HYPEREDGE_DISTANCES", "MEMBERSHIPS"]
 
 #: The controls of the analysis, as options of :class:`HISTLoss` (the first value is the paper's).
 PROPAGATIONS = ("hypergraph", "identity")
 INCIDENCE_VARIANCES = ("learned", "unit")
 HGNN_GRADIENTS = ("full", "hgnn_only")
+HYPEREDGE_DISTANCES = ("mahalanobis", "cosine", "euclidean")
+MEMBERSHIPS = ("soft", "hard")
 
 #: What ``HISTLoss(collect_stats=True)`` records of each call (detached () tensors, no device sync).
 STATISTICS = {
@@ -160,6 +162,12 @@ class HISTLoss(BaseMetricLossFunction):
         hgnn_gradient: ``"full"`` (the paper) or ``"hgnn_only"`` (a control: ``L_CE`` trains the
             HGNN only; its gradient is stopped before the embeddings and the class distributions,
             which then learn from ``L_D`` alone).
+        hyperedge_distance: ``"mahalanobis"`` (the paper: H from the distances ``L_D`` uses) or
+            ``"cosine"`` / ``"euclidean"`` (the distance ablation: H from ``1 - cos`` or the
+            unsquared distance between the directions of sample and class mean,
+            :func:`~histlib.functional.direction_distances`; ``L_D`` unchanged).
+        membership: ``"soft"`` (the paper) or ``"hard"`` (a control: one-hot memberships, each
+            sample only in its own class's hyperedge; ``alpha`` then plays no part).
         **kwargs: pytorch-metric-learning options (``reducer``, ``embedding_regularizer``,
             ``collect_stats``...). The default reducer averages the per-sample losses.
 
@@ -182,6 +190,8 @@ class HISTLoss(BaseMetricLossFunction):
         hgnn_batchnorm: bool = True,
         incidence_variances: str = "learned",
         hgnn_gradient: str = "full",
+        hyperedge_distance: str = "mahalanobis",
+        membership: str = "soft",
         **kwargs,
     ):
         if "distance" in kwargs:
@@ -194,7 +204,9 @@ class HISTLoss(BaseMetricLossFunction):
                 raise ValueError(f"{name} must be a finite number {'> 0' if low is None else '>= 0'}, got {value!r}")
         for name, value, choices in (("propagation", propagation, PROPAGATIONS),
                                      ("incidence_variances", incidence_variances, INCIDENCE_VARIANCES),
-                                     ("hgnn_gradient", hgnn_gradient, HGNN_GRADIENTS)):
+                                     ("hgnn_gradient", hgnn_gradient, HGNN_GRADIENTS),
+                                     ("hyperedge_distance", hyperedge_distance, HYPEREDGE_DISTANCES),
+                                     ("membership", membership, MEMBERSHIPS)):
             if value not in choices:
                 raise ValueError(f"{name} must be one of {choices}, got {value!r}")
         if not isinstance(hgnn_batchnorm, bool):
@@ -202,7 +214,12 @@ class HISTLoss(BaseMetricLossFunction):
         super().__init__(**kwargs)
         self.propagation = propagation
         self.incidence_variances = incidence_variances
+        if hyperedge_distance != "mahalanobis" and incidence_variances != "learned":
+            raise ValueError(f"incidence_variances={incidence_variances!r} is a control of the Mahalanobis distance; "
+                             f"it does not combine with hyperedge_distance={hyperedge_distance!r}")
         self.hgnn_gradient = hgnn_gradient
+        self.hyperedge_distance = hyperedge_distance
+        self.membership = membership
         self.num_classes = int(num_classes)
         self.embedding_size = int(embedding_size)
         self.tau = float(tau)
@@ -299,12 +316,15 @@ class HISTLoss(BaseMetricLossFunction):
         per_sample_distribution = HF.distribution_loss(distances, labels, self.tau, reduction="none")
         detach = self.hgnn_gradient == "hgnn_only"  # L_CE then reaches the HGNN's weights only
         features = embeddings.detach() if detach else embeddings
-        if self.incidence_variances == "unit":
-            means = self.means.detach() if detach else self.means
+        means = self.means.detach() if detach else self.means
+        if self.hyperedge_distance != "mahalanobis":
+            hyperedge_distances = HF.direction_distances(features, means, self.hyperedge_distance)
+        elif self.incidence_variances == "unit":
             hyperedge_distances = HF.mahalanobis_distances(features, means, torch.zeros_like(self.log_vars))
         else:
             hyperedge_distances = distances.detach() if detach else distances
-        incidence, classes = HF.incidence_matrix(hyperedge_distances, labels, self.alpha)
+        incidence, classes = HF.incidence_matrix(hyperedge_distances, labels, self.alpha,
+                                                 hard=self.membership == "hard")
         if self.propagation == "identity":
             propagation = torch.eye(len(labels), dtype=incidence.dtype, device=incidence.device)
         else:

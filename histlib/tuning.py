@@ -54,9 +54,10 @@ from .training import (FitResult, RunFolderError, RunInUseError, TrainConfig, co
                        load_or_train)
 from .sweep import folder_problem
 from .tables import metric_value
-from .training.grids import PRUNER, TUNINGS, Param, Tuning, search_space
+from .training.grids import PRUNER, TUNINGS, Param, Tuning
 
 __all__ = ["storage_url", "open_study", "run_worker", "trials_table", "export", "distribution", "main",
+           "rescore", "rescored_winners", "trial_settings",
            "study_from_table", "param_importances", "importance_tiers", "study_summary", "OVER_BUDGET", "LOST",
            "DIVERGED"]
 
@@ -182,11 +183,11 @@ class _OverBudget(Exception):
 
 
 def trial_config(tuning: Tuning, loss: str, params: dict, runs_root: Path,
-                 data_root: Path | None = None) -> tuple[TrainConfig, str]:
+                 data_root: Path | None = None, seed: int | None = None) -> tuple[TrainConfig, str]:
     """The config a trial trains (and its fingerprint): the recipe, the study's fixed settings, the
-    sampled ones, the study's seed; its folder ``<runs_root>/<fingerprint>`` (the sweeps' folders);
-    its data under ``data_root`` (default: the recipe's, relative to the working directory)."""
-    values = {**tuning.fixed, "loss": loss, **params, "seed": tuning.seed}
+    sampled ones, the study's seed (or ``seed``: a re-scoring run); its folder ``<runs_root>/<fingerprint>``
+    (the sweeps' folders); its data under ``data_root`` (default: the recipe's, relative to the working directory)."""
+    values = {**tuning.fixed, "loss": loss, **params, "seed": tuning.seed if seed is None else seed}
     if data_root is not None:
         values["data_root"] = str(data_root)
     fingerprint = config_fingerprint(get_config(tuning.base, **values))
@@ -205,7 +206,7 @@ def _objective(tuning: Tuning, loss: str, budget: int, runs_root: Path, train: C
         if len(earlier) >= budget:
             trial.set_user_attr("note", OVER_BUDGET)
             raise _OverBudget
-        params = {p.name: _suggest(trial, p) for p in search_space(loss)}
+        params = {p.name: _suggest(trial, p) for p in tuning.space(loss)}
         config, fingerprint = trial_config(tuning, loss, params, runs_root, data_root)
         trial.set_user_attr("fingerprint", fingerprint)
         for key, value in where.items():
@@ -242,6 +243,8 @@ def _objective(tuning: Tuning, loss: str, budget: int, runs_root: Path, train: C
 
 
 def _suggest(trial: optuna.Trial, param: Param):
+    if param.or_zero and trial.suggest_categorical(param.zero_flag, (False, True)):
+        return 0.0
     if param.choices:
         return trial.suggest_categorical(param.name, param.choices)
     if param.integer:
@@ -288,7 +291,7 @@ TRIAL_COLUMNS = ("study", "loss", "trial", "state", "note", "value")
 
 def trials_table(tuning: Tuning, url: str) -> tuple[list[dict], list[dict]]:
     """Every trial of every loss of ``tuning`` (one row each) and every reported epoch (curves)."""
-    params = list(dict.fromkeys(p.name for loss in tuning.losses for p in search_space(loss)))
+    params = list(dict.fromkeys(p.name for loss in tuning.losses for p in tuning.space(loss)))
     rows, curves = [], []
     for loss in tuning.losses:
         try:
@@ -299,10 +302,11 @@ def trials_table(tuning: Tuning, url: str) -> tuple[list[dict], list[dict]]:
             if trial.user_attrs.get("note") == OVER_BUDGET:
                 continue  # closed before it trained: not a trial of the study
             attrs = trial.user_attrs
+            settings = trial_settings(tuning, loss, trial.params)
             note = attrs.get("note", LOST if trial.state == TrialState.FAIL else "")
             rows.append({"study": tuning.name, "loss": loss, "trial": trial.number, "state": trial.state.name,
                          "note": note, "value": trial.value,
-                         **{name: _cell(trial.params[name]) if name in trial.params else "" for name in params},
+                         **{name: _cell(settings[name]) if name in settings else "" for name in params},
                          "epochs_trained": attrs.get("epochs_trained", len(trial.intermediate_values)),
                          "selected_epoch": attrs.get("selected_epoch"), "seconds": _seconds(trial),
                          "fingerprint": _fingerprint(tuning, loss, trial), "worker": attrs.get("worker"),
@@ -313,10 +317,21 @@ def trials_table(tuning: Tuning, url: str) -> tuple[list[dict], list[dict]]:
     return rows, curves
 
 
+def trial_settings(tuning: Tuning, loss: str, params: dict) -> dict:
+    """A trial's config settings from its Optuna parameters: an ``or_zero`` setting whose switch is on is 0."""
+    out = {}
+    for param in tuning.space(loss):
+        if param.or_zero and params.get(param.zero_flag):
+            out[param.name] = 0.0
+        elif param.name in params:
+            out[param.name] = params[param.name]
+    return out
+
+
 def _fingerprint(tuning: Tuning, loss: str, trial: optuna.trial.FrozenTrial) -> str | None:
     """The fingerprint of the run a trial trained (from its settings: the same under any identity rule)."""
     try:
-        return trial_config(tuning, loss, dict(trial.params), Path("."))[1]
+        return trial_config(tuning, loss, trial_settings(tuning, loss, trial.params), Path("."))[1]
     except (KeyError, ValueError):  # a trial closed before it drew its settings
         return trial.user_attrs.get("fingerprint")
 
@@ -346,23 +361,116 @@ def export(tuning: Tuning, url: str, results: Path) -> Path | None:
     return table
 
 
-def study_from_table(rows: list[dict], loss: str) -> optuna.Study:
+def rescore(tuning: Tuning, results: Path, runs_root: Path, *, data_root: Path | None = None,
+            train: Callable[[TrainConfig], FitResult] | None = None, report: Callable[[str], None] = print) -> Path:
+    """Re-train each loss's ``tuning.rescore_top`` best completed trials with every seed of
+    ``tuning.rescore_seeds`` (another validation split of the training classes and another
+    initialisation each), so that the winner is chosen on several splits, not on the one split that
+    scored the study. Writes ``results/<name>_rescored.csv`` (one row per trial and seed, rewritten
+    after each run; rows already there are kept) and returns its path."""
+    from .sweep import current_commit, machine
+    from .tables import read_table, write_table
+
+    train = train or (lambda config: load_or_train(config, replace=True))
+    table = Path(results) / f"{tuning.name}.csv"
+    if not table.is_file():
+        raise FileNotFoundError(f"{table} is missing: run `python -m histlib.tuning {tuning.name}` first")
+    out_path = Path(results) / f"{tuning.name}_rescored.csv"
+
+    def finished() -> list[dict]:  # re-read each time: another worker may have added rows
+        rows = read_table(out_path) if out_path.is_file() else []
+        return [r for r in rows if isinstance(r.get("value"), float) and math.isfinite(r["value"])]
+
+    trials = read_table(table)
+    metric, commit, where = f"val_{tuning.metric}", current_commit(), machine()
+    queue = [(loss, row, seed) for loss in tuning.losses
+             for row in _top_trials(trials, loss, tuning.rescore_top, table) for seed in tuning.rescore_seeds]
+    while queue:
+        loss, row, seed = queue.pop(0)
+        if any((r["loss"], r["trial"], r["seed"]) == (loss, row["trial"], seed) for r in finished()):
+            continue
+        settings = {k: v for k, v in tuning.trial_point(table, row).items() if k != "loss"}
+        config, fingerprint = trial_config(tuning, loss, settings, runs_root, data_root, seed=seed)
+        try:
+            result = train(config)
+        except RunInUseError:  # another worker re-scores this run: come back to it
+            queue.append((loss, row, seed))
+            time.sleep(5)
+            continue
+        value = float(result.history[result.selected_epoch][metric])
+        write_table(out_path, finished() + [{
+            "study": tuning.name, "loss": loss, "trial": row["trial"], "seed": seed, "value": value,
+            "selected_epoch": result.selected_epoch + 1, "epochs": config.epochs, "epochs_run": len(result.history),
+            "seconds": round(result.seconds, 1), "fingerprint": fingerprint, "machine": where, "commit": commit}])
+        report(f"{tuning.name}-{loss} trial {row['trial']} seed {seed}: validation "
+               f"{tuning.metric.upper()} {value:.3f} ({result.seconds:.0f} s)")
+    return out_path
+
+
+def _top_trials(trials: list[dict], loss: str, count: int, table: Path) -> list[dict]:
+    done = [r for r in trials if r["loss"] == loss and r["state"] == "COMPLETE"]
+    if not done:
+        raise ValueError(f"{table} has no completed trial of {loss!r}: finish the study first")
+    return sorted(done, key=lambda r: -metric_value(r, "value"))[:count]
+
+
+def rescored_winners(tuning: Tuning, results: Path) -> dict[str, dict]:
+    """Per loss: the re-scored trial with the best mean validation score over the study's own seed and
+    ``rescore_seeds`` (``trial``, ``values`` by seed, ``mean``, ``point``: its settings as a grid
+    point), from ``results/<name>.csv`` and ``results/<name>_rescored.csv``."""
+    from .tables import read_table
+
+    table, rescored_path = Path(results) / f"{tuning.name}.csv", Path(results) / f"{tuning.name}_rescored.csv"
+    for path in (table, rescored_path):
+        if not path.is_file():
+            raise FileNotFoundError(f"{path} is missing: the {tuning.name!r} study's winners are chosen after "
+                                    f"re-scoring; run `python -m histlib.tuning {tuning.name}` first")
+    trials, rescored = read_table(table), read_table(rescored_path)
+    out = {}
+    for loss in tuning.losses:
+        candidates = {}
+        for row in _top_trials(trials, loss, tuning.rescore_top, table):
+            values = {tuning.seed: metric_value(row, "value")}
+            values.update({r["seed"]: metric_value(r, "value") for r in rescored
+                           if r["loss"] == loss and r["trial"] == row["trial"] and r["seed"] in tuning.rescore_seeds})
+            missing = sorted(set(tuning.rescore_seeds) - set(values))
+            if missing:
+                raise ValueError(f"{rescored_path}: trial {row['trial']} of {loss!r} has no re-scoring run with "
+                                 f"seed(s) {missing}; run `python -m histlib.tuning {tuning.name}` to finish it")
+            candidates[row["trial"]] = {"trial": row["trial"], "values": values,
+                                        "mean": sum(values.values()) / len(values), "study_value": values[tuning.seed],
+                                        "point": tuning.trial_point(table, row)}
+        out[loss] = max(candidates.values(), key=lambda c: c["mean"])
+    return out
+
+
+def study_from_table(rows: list[dict], loss: str, tuning: Tuning | None = None) -> optuna.Study:
     """The completed trials of ``loss`` in a trials table, as an in-memory study (what the
-    notebooks analyse: the committed table, not a database)."""
-    space = {p.name: distribution(p) for p in search_space(loss)}
+    notebooks analyse: the committed table, not a database). The study's space is that of the
+    table's study (``tuning``, or its ``study`` column in :data:`~histlib.training.grids.TUNINGS`); an ``or_zero``
+    setting at 0 is its switch on and no value, as the trial drew it."""
     done = [r for r in _checked_trials(rows) if r["loss"] == loss and r["state"] == "COMPLETE"]
     if not done:
         raise ValueError(f"the trials table has no completed trial of {loss!r}")
-    _checked_trials(done, space)
+    tuning = tuning or TUNINGS.get(done[0].get("study"), TUNINGS["tuning"])
+    params_of = tuning.space(loss)
+    _checked_trials(done, [p.name for p in params_of])
     for row in done:
-        for param in search_space(loss):
+        for param in params_of:
             if not param.contains(row[param.name]):
                 raise ValueError(f"trial {row['trial']} of {loss!r}: {param.name} = {row[param.name]!r} is outside "
                                  f"its search space ({param.describe()}); read the table with histlib.sweep.read_table")
     with _quiet_optuna():
         study = optuna.create_study(direction="maximize", study_name=f"{done[0]['study']}-{loss}")
         for row in done:
-            params = {name: row[name] for name in space}
+            params, space = {}, {}
+            for param in params_of:
+                if param.or_zero:
+                    params[param.zero_flag] = row[param.name] == 0
+                    space[param.zero_flag] = optuna.distributions.CategoricalDistribution((False, True))
+                    if row[param.name] == 0:
+                        continue
+                params[param.name], space[param.name] = row[param.name], distribution(param)
             study.add_trial(optuna.trial.create_trial(params=params, distributions=space, value=float(row["value"])))
     return study
 
@@ -423,7 +531,7 @@ MIN_TRIALS_FOR_IMPORTANCES = 5
 
 
 def param_importances(rows: list[dict], loss: str, resamples: int = 40, seed: int = 0,
-                      interval: float = 0.9) -> dict[str, dict[str, float]]:
+                      interval: float = 0.9, tuning: Tuning | None = None) -> dict[str, dict[str, float]]:
     """What explains ``loss``'s validation MAP@R across its completed trials, per parameter, with its spread.
 
     ``importance``: Optuna's fANOVA importance (share of the variance) of the trials as they are;
@@ -442,7 +550,7 @@ def param_importances(rows: list[dict], loss: str, resamples: int = 40, seed: in
         raise ValueError(f"param_importances needs at least 2 resamples for an interval, got {resamples}")
     if not 0 < interval < 1:
         raise ValueError(f"interval must lie in (0, 1), got {interval}")
-    study = study_from_table(rows, loss)
+    study = study_from_table(rows, loss, tuning)
     if len(study.trials) < MIN_TRIALS_FOR_IMPORTANCES:
         raise ValueError(f"{len(study.trials)} completed trial(s) of {loss!r}: importances need at least "
                          f"{MIN_TRIALS_FOR_IMPORTANCES} (fewer fit any split of the parameters)")
@@ -541,6 +649,11 @@ def main(argv: list[str] | None = None) -> int:
                 run_worker(tuning, url, args.runs, losses=tuple(args.loss) if args.loss else None,
                            heartbeat=args.heartbeat, on_trial=lambda: export(tuning, url, args.results),
                            data_root=DATA)
+                export(tuning, url, args.results)
+                if tuning.rescore_top and not args.loss:
+                    print(f"{name}: re-scoring each loss's best {tuning.rescore_top} trials with seeds "
+                          f"{', '.join(map(str, tuning.rescore_seeds))} (other validation splits)")
+                    rescore(tuning, args.results, args.runs, data_root=DATA)
             if args.export and url.startswith("sqlite:///") and not Path(url[len("sqlite:///"):]).is_file():
                 raise ValueError(f"no study storage at {url[len('sqlite:///'):]}: nothing to export (run the study "
                                  "first, or give its --storage)")

@@ -24,14 +24,25 @@ def distances(embeddings, means, log_vars):
     return (diff**2 / variances[None]).sum(dim=2)
 
 
-def incidence(d, labels, alpha):
+def incidence(d, labels, alpha, hard=False):
     classes = sorted(set(labels.tolist()))
     one = torch.ones((), dtype=d.dtype)
     rows = [
-        torch.stack([one if int(labels[i]) == c else torch.exp(-alpha * d[i, c]) for c in classes])
+        torch.stack([one if int(labels[i]) == c else (0 * one if hard else torch.exp(-alpha * d[i, c]))
+                     for c in classes])
         for i in range(len(labels))
     ]
     return torch.stack(rows), torch.tensor(classes)
+
+
+def direction_distances(embeddings, means, kind):
+    """1 - cos (cosine) or the plain Euclidean distance of the unit vectors, pair by pair."""
+    x, mu = normalize_rows(embeddings), normalize_rows(means)
+    out = torch.empty(len(x), len(mu), dtype=x.dtype)
+    for i in range(len(x)):
+        for c in range(len(mu)):
+            out[i, c] = 1 - (x[i] * mu[c]).sum() if kind == "cosine" else ((x[i] - mu[c]) ** 2).sum().sqrt()
+    return out
 
 
 def propagation(H):
@@ -63,7 +74,8 @@ def nll_of_softmax(logits, labels):
 
 
 def hist_loss(embeddings, labels, params, tau, alpha, lambda_s, layers=2, *, propagation_kind="hypergraph",
-              batchnorm=True, incidence_variances="learned", hgnn_gradient="full"):
+              batchnorm=True, incidence_variances="learned", hgnn_gradient="full", hyperedge_distance="mahalanobis",
+              membership="soft"):
     """Returns (total, L_D, L_CE) for the given parameter dict (state_dict keys).
 
     The keyword options are the analysis controls, written as their definitions say: G = I; no
@@ -75,7 +87,9 @@ def hist_loss(embeddings, labels, params, tau, alpha, lambda_s, layers=2, *, pro
         m, means, log_vars = m.detach(), means.detach(), log_vars.detach()
     if incidence_variances == "unit":
         log_vars = torch.zeros_like(log_vars)
-    H, _ = incidence(distances(m, means, log_vars), labels, alpha)
+    d_h = distances(m, means, log_vars) if hyperedge_distance == "mahalanobis" else \
+        direction_distances(m, means, hyperedge_distance)
+    H, _ = incidence(d_h, labels, alpha, hard=membership == "hard")
     G = torch.eye(len(labels), dtype=H.dtype) if propagation_kind == "identity" else propagation(H)
     l_ce = nll_of_softmax(hgnn(m, G, params, layers, batchnorm), labels)
     return l_d + lambda_s * l_ce, l_d, l_ce

@@ -423,10 +423,14 @@ CONTROLS = [
     ({"hgnn_batchnorm": False}, {"batchnorm": False}),
     ({"incidence_variances": "unit"}, {"incidence_variances": "unit"}),
     ({"hgnn_gradient": "hgnn_only"}, {"hgnn_gradient": "hgnn_only"}),
+    ({"hyperedge_distance": "cosine"}, {"hyperedge_distance": "cosine"}),
+    ({"hyperedge_distance": "euclidean"}, {"hyperedge_distance": "euclidean"}),
+    ({"membership": "hard"}, {"membership": "hard"}),
 ]
 
 
-@pytest.mark.parametrize("option, naive_option", CONTROLS, ids=[next(iter(o)) for o, _ in CONTROLS])
+@pytest.mark.parametrize("option, naive_option", CONTROLS, ids=["=".join(map(str, next(iter(o.items()))))
+                                                                 for o, _ in CONTROLS])
 def test_each_control_matches_its_naive_definition_values_and_gradients(option, naive_option):
     assert_matches_naive(make_loss(alpha=0.7, **option), *make_batch(), **naive_option)
 
@@ -469,6 +473,25 @@ def test_unit_variances_build_h_without_the_learned_variances():
     assert not torch.allclose(after.distribution_loss, before.distribution_loss)
 
 
+def test_hard_membership_puts_each_sample_in_its_own_hyperedge_only_whatever_alpha():
+    x, y = make_batch()
+    t = make_loss(membership="hard", alpha=0.01).compute_terms(x, y)
+    torch.testing.assert_close(t.incidence, (y[:, None] == t.hyperedge_classes[None, :]).to(x.dtype))
+    same = y[:, None] == y[None, :]
+    assert torch.all(t.propagation[~same] == 0) and torch.all(t.propagation[same] > 0)  # G within classes only
+    torch.testing.assert_close(make_loss(membership="hard", alpha=40.0).compute_terms(x, y).logits, t.logits)
+
+
+def test_the_distance_ablation_changes_h_but_not_l_d_and_cosine_is_half_the_unit_variance_distance():
+    x, y = make_batch()
+    unit = make_loss(incidence_variances="unit", alpha=0.7).compute_terms(x, y)
+    cosine = make_loss(hyperedge_distance="cosine", alpha=1.4).compute_terms(x, y)  # d_unit = 2 (1 - cos)
+    torch.testing.assert_close(cosine.incidence, unit.incidence)
+    euclidean = make_loss(hyperedge_distance="euclidean", alpha=0.7).compute_terms(x, y)
+    torch.testing.assert_close(euclidean.distribution_loss, unit.distribution_loss)
+    assert not torch.allclose(euclidean.incidence, unit.incidence)
+
+
 def test_hgnn_only_gradient_reaches_the_hgnn_and_nothing_else():
     loss = make_loss(hgnn_gradient="hgnn_only")
     x, y = make_batch()
@@ -489,6 +512,9 @@ def test_hgnn_only_gradient_reaches_the_hgnn_and_nothing_else():
     ({"incidence_variances": "fixed"}, "incidence_variances"),
     ({"hgnn_gradient": "none"}, "hgnn_gradient"),
     ({"hgnn_batchnorm": 1}, "hgnn_batchnorm"),
+    ({"hyperedge_distance": "manhattan"}, "hyperedge_distance"),
+    ({"membership": "fuzzy"}, "membership"),
+    ({"hyperedge_distance": "cosine", "incidence_variances": "unit"}, "does not combine"),
 ])
 def test_bad_control_options_are_value_errors(kwargs, message):
     with pytest.raises(ValueError, match=message):

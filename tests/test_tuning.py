@@ -449,3 +449,104 @@ def test_a_complete_trial_with_a_nan_score_is_reported_not_ranked(tmp_path):
     write_table(tmp_path / "tuning.csv", rows)
     with pytest.raises(MetricError, match=r"tuning.csv, line 3 \(loss 'hist', trial 1\): value is nan"):
         tuning.study_summary(read_table(tmp_path / "tuning.csv"))
+
+
+# -- the plateau studies: widened spaces that reach L_D alone and G = I, winners re-scored on other splits
+
+
+def _wide_ci_study(**changes):
+    from histlib.training.grids import WIDE_SPACES
+
+    return dataclasses.replace(TUNINGS["ci"], spaces={"hist": WIDE_SPACES["hist"]}, **changes)
+
+
+def test_a_widened_space_reaches_l_d_alone_and_g_identity_and_the_table_records_what_trained(tmp_path):
+    study = _wide_ci_study(trials=12)
+    calls = []
+
+    def scores(config):
+        calls.append(config)
+        return [0.5 if config.lambda_s == 0 else 0.3 + 0.01 * config.tau]
+
+    tuning.run_worker(study, sqlite(tmp_path), tmp_path / "runs", train=fake_train(scores), report=lambda _: None)
+    rows, _ = tuning.trials_table(study, sqlite(tmp_path))
+    assert len(rows) == len(calls) == 12
+    for row, config in zip(rows, calls):  # the table holds the settings each run trained
+        assert (row["lambda_s"], row["hgnn_propagation"], row["batch_size"]) == (
+            config.lambda_s, config.hgnn_propagation, config.batch_size)
+    assert {r["lambda_s"] == 0.0 for r in rows} == {True, False}
+    assert {r["hgnn_propagation"] for r in rows} == {"hypergraph", "identity"}
+    # the committed-table analyses read it back, a lambda_s of 0 as the switch it was drawn with
+    from histlib.tables import read_table, write_table
+
+    write_table(tmp_path / "ci.csv", rows)
+    typed = read_table(tmp_path / "ci.csv")
+    assert all(p.contains(r[p.name]) for r in typed for p in study.space("hist"))  # every drawn value in its space
+    loaded = tuning.study_from_table(typed, "hist", study)
+    zero = [t for t in loaded.trials if t.params["lambda_s_is_zero"]]
+    assert zero and all("lambda_s" not in t.params for t in zero)
+    assert study.trial_point(tmp_path / "ci.csv", typed[0])["lambda_s"] == calls[0].lambda_s
+
+
+def test_the_winner_of_a_rescoring_study_is_the_best_mean_over_its_splits_not_its_best_trial(tmp_path):
+    from histlib.tables import read_table, write_table
+
+    study = _wide_ci_study(trials=3, rescore_top=2, rescore_seeds=(2, 3))
+    space = {p.name: p for p in study.space("hist")}
+    base = {"lr": 1e-3, "batch_size": 32, "images_per_class": None, "alpha": 2.0, "lambda_s": 1.0, "lr_ds": 0.1,
+            "hgnn_lr_factor": 1.0, "hgnn_propagation": "hypergraph"}
+    rows = [{"study": "ci", "loss": "hist", "trial": t, "state": "COMPLETE", "value": v, **base, "tau": tau}
+            for t, v, tau in ((0, 0.80, 4.0), (1, 0.70, 8.0), (2, 0.60, 16.0))]
+    write_table(tmp_path / "ci.csv", rows)
+    with pytest.raises(FileNotFoundError, match="ci_rescored.csv is missing"):
+        study.best_points(tmp_path)
+    # on other splits, trial 0 (best on seed 1) drops; trial 1 holds: its mean wins
+    split_score = {(4.0, 2): 0.50, (4.0, 3): 0.52, (8.0, 2): 0.71, (8.0, 3): 0.69, (16.0, 2): 0.9, (16.0, 3): 0.9}
+    trained = []
+
+    def train(config):
+        trained.append((config.tau, config.seed))
+        return fake_train(lambda c: [0.1, split_score[c.tau, c.seed]])(config)
+
+    tuning.rescore(study, tmp_path, tmp_path / "runs", train=train, report=lambda _: None)
+    assert sorted(trained) == [(4.0, 2), (4.0, 3), (8.0, 2), (8.0, 3)]  # the best 2 trials only, each other seed
+    rescored = read_table(tmp_path / "ci_rescored.csv")
+    assert [(r["trial"], r["seed"], r["value"]) for r in rescored] == [(0, 2, 0.5), (0, 3, 0.52), (1, 2, 0.71),
+                                                                        (1, 3, 0.69)]
+    winner = tuning.rescored_winners(study, tmp_path)["hist"]
+    assert winner["trial"] == 1 and winner["mean"] == pytest.approx(0.70) and winner["values"] == {1: 0.7, 2: 0.71,
+                                                                                                    3: 0.69}
+    assert study.best_points(tmp_path) == ({"loss": "hist", **base, "tau": 8.0},)
+    assert all(space[k].contains(v) for k, v in study.best_points(tmp_path)[0].items() if k != "loss")
+    tuning.rescore(study, tmp_path, tmp_path / "runs", train=lambda c: pytest.fail("re-trained a finished run"),
+                   report=lambda _: None)  # a finished re-scoring trains nothing
+    write_table(tmp_path / "ci_rescored.csv", rescored[:3])
+    with pytest.raises(ValueError, match=r"trial 1 of 'hist' has no re-scoring run with seed\(s\) \[3\]"):
+        tuning.rescored_winners(study, tmp_path)
+
+
+def test_the_plateau_studies_widen_every_bound_a_first_winner_touched():
+    from histlib.training.grids import FROZEN_PLATEAU_BUDGET, PLATEAU_BUDGET, WIDE_SPACES
+
+    for name in ("tuning", "frozen_tuning"):
+        for point in TUNINGS[name].best_points(ROOT / "results"):
+            wide = {p.name: p for p in WIDE_SPACES[point["loss"]]}
+            for key, value in point.items():
+                if key in ("loss", "images_per_class"):  # a switch (plain or m-per-class batches), not a range
+                    continue
+                param = wide[key]
+                if param.choices:  # a chosen value is not the smallest or largest choice
+                    ordered = sorted(c for c in param.choices if c is not None)
+                    assert ordered[0] < value < ordered[-1], (name, key, value)
+                else:  # a tuned value at least 1.5x inside each bound (a log range) or 10 % of the range
+                    inside = (value / param.low >= 1.5 and param.high / value >= 1.5) if param.log else \
+                        (value - param.low >= 0.1 * (param.high - param.low) and param.high - value >= 0.1 * (param.high - param.low))
+                    assert inside, (name, key, value, param.describe())
+    hist = {p.name: p for p in WIDE_SPACES["hist"]}
+    assert hist["lambda_s"].contains(0.0) and hist["hgnn_propagation"].contains("identity")
+    for name, budget in (("plateau_tuning", PLATEAU_BUDGET), ("frozen_plateau_tuning", FROZEN_PLATEAU_BUDGET)):
+        study = TUNINGS[name]
+        assert study.fixed == budget and study.rescore_top >= 3 and len(study.rescore_seeds) >= 3
+        assert study.seed not in study.rescore_seeds and budget["patience"] >= 3
+        grid = GRIDS[name.replace("tuning", "head_to_head")]
+        assert (grid.base, grid.fixed, grid.derive_from) == (study.base, study.fixed, name)

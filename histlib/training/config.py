@@ -20,7 +20,7 @@ import numbers
 from dataclasses import dataclass, fields, replace
 from typing import Any
 
-from ..losses import HGNN_GRADIENTS, INCIDENCE_VARIANCES, PROPAGATIONS
+from ..losses import HGNN_GRADIENTS, HYPEREDGE_DISTANCES, INCIDENCE_VARIANCES, MEMBERSHIPS, PROPAGATIONS
 from ..runtime import check_device
 
 __all__ = ["TrainConfig", "RECIPES", "get_config", "parse_overrides", "SELECTIONS", "LOSSES", "HYPERGRAPHS",
@@ -76,6 +76,8 @@ class TrainConfig:
     hgnn_batchnorm: bool = True  # False: the HGNN without its BatchNorm
     incidence_variances: str = "learned"  # "unit": H from distances with every variance 1
     hgnn_gradient: str = "full"  # "hgnn_only": L_CE trains the HGNN alone, not the embedding or distributions
+    hyperedge_distance: str = "mahalanobis"  # "cosine" / "euclidean": the distance ablation (H only; L_D unchanged)
+    membership: str = "soft"  # "hard": one-hot memberships (each sample only in its own class's hyperedge)
     proxy_anchor_margin: float = 0.1
     proxy_anchor_alpha: float = 32.0
     ms_alpha: float = 2.0  # MultiSimilarityLoss (pytorch-metric-learning's defaults)
@@ -172,9 +174,13 @@ def _validate(config: TrainConfig) -> None:
     if config.loss not in LOSSES:
         raise ValueError(f"loss must be one of {LOSSES}, got {config.loss!r}")
     for name, choices in (("hgnn_propagation", PROPAGATIONS), ("incidence_variances", INCIDENCE_VARIANCES),
-                          ("hgnn_gradient", HGNN_GRADIENTS)):
+                          ("hgnn_gradient", HGNN_GRADIENTS), ("hyperedge_distance", HYPEREDGE_DISTANCES),
+                          ("membership", MEMBERSHIPS)):
         if getattr(config, name) not in choices:
             raise ValueError(f"{name} must be one of {choices}, got {getattr(config, name)!r}")
+    if config.hyperedge_distance != "mahalanobis" and config.incidence_variances != "learned":
+        raise ValueError(f"incidence_variances={config.incidence_variances!r} is a control of the Mahalanobis distance; "
+                         f"it does not combine with hyperedge_distance={config.hyperedge_distance!r}")
     if config.hypergraph not in HYPERGRAPHS:
         raise ValueError(f"hypergraph must be one of {HYPERGRAPHS}, got {config.hypergraph!r}")
     if config.selection not in SELECTIONS:

@@ -61,7 +61,8 @@ def build_criterion(config: TrainConfig, num_classes: int) -> torch.nn.Module:
             num_classes, config.embedding_size, tau=config.tau, alpha=config.alpha,
             lambda_s=config.lambda_s, hgnn_hidden=config.hgnn_hidden, hgnn_layers=config.hgnn_layers,
             propagation=config.hgnn_propagation, hgnn_batchnorm=config.hgnn_batchnorm,
-            incidence_variances=config.incidence_variances, hgnn_gradient=config.hgnn_gradient, collect_stats=True,
+            incidence_variances=config.incidence_variances, hgnn_gradient=config.hgnn_gradient,
+            hyperedge_distance=config.hyperedge_distance, membership=config.membership, collect_stats=True,
         )
     from pytorch_metric_learning import losses
 

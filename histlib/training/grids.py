@@ -28,7 +28,8 @@ from typing import Callable
 from ..data.fashion_mnist import example_folder
 from .config import STAND_INS, get_config
 
-__all__ = ["Grid", "Scaled", "apply_variant", "variant_label", "PRIMARY_SEEDS", "GRIDS",
+__all__ = ["Grid", "Scaled", "apply_variant", "variant_label", "PRIMARY_SEEDS", "GRIDS", "PLATEAU_BUDGET",
+           "FROZEN_PLATEAU_BUDGET", "WIDE_SPACES", "PLATEAU_ABLATIONS", "DISTANCE_ABLATIONS",
            "SWEEP_BUDGET", "CONTROLS", "CONTROL_SETTINGS", "Param", "SHARED_SPACE", "SEARCH_SPACES",
            "search_space", "Tuning", "TUNINGS", "PRUNER", "point_label", "OWN_EXAMPLE",
            "OWN_VALIDATION"]
@@ -40,9 +41,17 @@ __all__ = ["Grid", "Scaled", "apply_variant", "variant_label", "PRIMARY_SEEDS", 
 OWN_EXAMPLE = {"dataset": "folder", "max_images_per_class": None, "selection": "last", "epochs": 10}
 OWN_VALIDATION = {**OWN_EXAMPLE, "selection": "val", "val_fraction": 0.4}
 
-#: The sweeps' run length on the glyphs recipe, chosen so that validation MAP@R has flattened
-#: (the analysis notebook plots every run's validation curve to show it).
+#: The first sweeps' run length on the glyphs recipe: 8 epochs. It did not reach a plateau: 78-93 % of
+#: those tables' runs select their last epoch (``python -m histlib.plateau``); PLATEAU_BUDGET replaces it.
 SWEEP_BUDGET = {"epochs": 8, "test_every_epoch": False}
+
+#: Trained to a plateau (issue "Experiments that can answer their questions"): early stopping on validation
+#: MAP@R. From scratch: stop after PATIENCE epochs without a gain of more than MIN_DELTA (0.2 points), at
+#: most ``epochs``; chosen by replaying the stopping rule on the 20-epoch curves of ``plateau_calibration``
+#: (notebook 7 shows the replay). Frozen trunk: the same rule with 5 epochs' patience, at most 40 epochs,
+#: chosen on the 30-epoch curves of the frozen tables (0-1 of 20-100 runs per table would reach the last).
+PLATEAU_BUDGET = {"epochs": 24, "patience": 3, "min_delta": 0.002, "test_every_epoch": False}
+FROZEN_PLATEAU_BUDGET = {"epochs": 40, "patience": 5, "min_delta": 0.002, "test_every_epoch": False}
 
 
 def point_label(point: dict) -> str:
@@ -182,21 +191,32 @@ class Param:
     log: bool = False
     choices: tuple = ()
     integer: bool = False
+    or_zero: bool = False  # a range that can also be exactly 0 (drawn as a choice first: the switch ``zero_flag``)
+
+    @property
+    def zero_flag(self) -> str:
+        """The name of the choice that sets an ``or_zero`` setting to 0 (e.g. ``lambda_s_is_zero``)."""
+        return f"{self.name}_is_zero"
 
     def contains(self, value) -> bool:
         """Whether ``value`` lies in this setting's space (a choice of the same type, or a number in range).
 
         >>> Param("batch_size", choices=(32, 64)).contains(64), Param("tau", 2.0, 64.0).contains(1.0)
         (True, False)
+        >>> Param("lambda_s", 0.01, 10.0, log=True, or_zero=True).contains(0.0)
+        True
         """
         if self.choices:
             return any(value is c or (type(value) is type(c) and value == c) for c in self.choices)
+        if self.or_zero and isinstance(value, (int, float)) and not isinstance(value, bool) and value == 0:
+            return True
         return isinstance(value, (int, float)) and not isinstance(value, bool) and self.low <= value <= self.high
 
     def describe(self) -> str:
         if self.choices:
             return f"{self.name} in {{{', '.join(map(str, self.choices))}}}"
-        return f"{self.name} in [{self.low:g}, {self.high:g}]" + (", log scale" if self.log else "")
+        return (f"{self.name} in [{self.low:g}, {self.high:g}]" + (" or 0" if self.or_zero else "")
+                + (", log scale" if self.log else ""))
 
 
 #: The knobs every loss has: the learning rate of the network, the batch size, and the sampler
@@ -240,6 +260,38 @@ def search_space(loss: str) -> tuple[Param, ...]:
     return SHARED_SPACE + SEARCH_SPACES[loss]
 
 
+#: The spaces of the plateau studies (issue "Experiments that can answer their questions"): every bound a
+#: winner of the first studies touched, widened (batch 32 for HIST and Proxy-Anchor, the smallest choice, and
+#: frozen Multi-Similarity's 128, the largest; hgnn_lr_factor 0.32 / 0.37 against 0.3; frozen tau 2.14
+#: against 2; frozen Proxy-Anchor's alpha 5.6 against 4; lr 0.0065 within a factor 2 of 1e-2), and HIST's
+#: space reaching L_D alone (lambda_s = 0) and the G = I control (hgnn_propagation = "identity").
+WIDE_SHARED_SPACE = (
+    Param("lr", 1e-4, 3e-2, log=True),
+    Param("batch_size", choices=(16, 32, 64, 128, 256)),
+    Param("images_per_class", choices=(None, 4)),
+)
+WIDE_SPACES: dict[str, tuple[Param, ...]] = {
+    "hist": WIDE_SHARED_SPACE + (
+        Param("tau", 0.5, 64.0, log=True),
+        Param("alpha", 0.25, 32.0, log=True),
+        Param("lambda_s", 0.01, 10.0, log=True, or_zero=True),
+        Param("lr_ds", 1e-4, 1.0, log=True),
+        Param("hgnn_lr_factor", 0.01, 30.0, log=True),
+        Param("hgnn_propagation", choices=("hypergraph", "identity")),
+    ),
+    "proxy_anchor": WIDE_SHARED_SPACE + (
+        Param("proxy_anchor_margin", 0.0, 0.5),
+        Param("proxy_anchor_alpha", 1.0, 128.0, log=True),
+        Param("lr_ds", 1e-4, 1.0, log=True),
+    ),
+    "multi_similarity": WIDE_SHARED_SPACE + (
+        Param("ms_alpha", 0.25, 16.0, log=True),
+        Param("ms_beta", 5.0, 100.0, log=True),
+        Param("ms_base", 0.0, 1.0),
+    ),
+}
+
+
 #: The one pruner of every study (optuna.pruners.MedianPruner's arguments): after 5 trials, a trial
 #: whose validation MAP@R at an epoch is below the median of the earlier trials at that epoch stops,
 #: from the end of the first quarter of the epochs on.
@@ -258,9 +310,27 @@ class Tuning:
     losses: tuple[str, ...] = ("hist", "proxy_anchor", "multi_similarity")
     seed: int = 1  # the sampler's seed and every trial's training seed
     metric: str = "map@r"  # the objective: validation MAP@R of the model selected on the validation classes
+    spaces: dict[str, tuple[Param, ...]] | None = None  # each loss's whole space; None: search_space(loss)
+    rescore_top: int = 0  # re-train each loss's best few completed trials ...
+    rescore_seeds: tuple[int, ...] = ()  # ... with these seeds (other validation splits and initialisations)
+
+    def space(self, loss: str) -> tuple[Param, ...]:
+        """The settings this study tunes for ``loss``."""
+        if self.spaces is None:
+            return search_space(loss)
+        if loss not in self.spaces:
+            raise KeyError(f"study {self.name!r} has no search space for loss {loss!r}; choose one of "
+                           f"{sorted(self.spaces)}")
+        return self.spaces[loss]
 
     def best_points(self, results: Path) -> tuple[dict, ...]:
-        """The best completed trial of each loss in ``results/<name>.csv``, as grid points."""
+        """The best completed trial of each loss in ``results/<name>.csv``, as grid points; for a study
+        that re-scores (``rescore_top``), the trial with the best mean validation score over its own seed
+        and ``rescore_seeds`` in ``results/<name>_rescored.csv`` (:func:`histlib.tuning.rescore`)."""
+        if self.rescore_top:
+            from ..tuning import rescored_winners
+
+            return tuple(rescored_winners(self, results)[loss]["point"] for loss in self.losses)
         table = Path(results) / f"{self.name}.csv"
         if not table.is_file():
             raise FileNotFoundError(f"{table} is missing: the head-to-head re-runs the best trial of each loss of "
@@ -277,8 +347,12 @@ class Tuning:
             if len(done) == 0:
                 raise ValueError(f"{table} has no completed trial of {loss!r}: finish the {self.name!r} study first")
             best = max(done, key=lambda r: _number(table, r, "value"))
-            points.append({"loss": loss, **{p.name: _param_value(table, best, p) for p in search_space(loss)}})
+            points.append(self.trial_point(table, best))
         return tuple(points)
+
+    def trial_point(self, table: Path, row: dict) -> dict:
+        """A trials-table row's settings as a grid point (``loss`` first)."""
+        return {"loss": row["loss"], **{p.name: _param_value(table, row, p) for p in self.space(row["loss"])}}
 
 
 def _number(table: Path, row: dict, column: str) -> float:
@@ -296,7 +370,7 @@ def _param_value(table: Path, row: dict, param: Param):
     text = row[param.name]
     if param.choices:
         for choice in param.choices:
-            if (text == "" and choice is None) or (choice is not None and str(choice) == text):
+            if (text in ("", None) and choice is None) or (choice is not None and str(choice) == str(text)):
                 return choice
         raise ValueError(f"{table}, trial {row.get('trial')} of {row.get('loss')!r}: {param.name} is {text!r}, not "
                          f"one of its choices {param.choices}")
@@ -330,6 +404,11 @@ PRIMARY_SEEDS = tuple(range(1, 11))
 #: The hypergraph's ablations of a tuned HIST: L_D alone (no L_CE), and G = I (the HGNN a per-sample
 #: classifier: L_CE without the hypergraph).
 HYPERGRAPH_ABLATIONS = ({"lambda_s": 0.0}, {"hgnn_propagation": "identity"})
+#: At the plateau studies' tuned HIST, also hard (one-hot) memberships (G only within classes: no
+#: semantic tuplets) and alpha = 0 (every sample fully in every hyperedge: G uniform).
+PLATEAU_ABLATIONS = HYPERGRAPH_ABLATIONS + ({"membership": "hard"}, {"alpha": 0.0})
+#: The distance that builds the hyperedges (the paper's Mahalanobis against cosine and Euclidean).
+DISTANCE_ABLATIONS = ({"hyperedge_distance": "cosine"}, {"hyperedge_distance": "euclidean"})
 
 #: The paper's sensitivity claims at a tuned HIST: a batch twice as large (the tuned batch is 32, the
 #: space's smallest), one and three HGNN layers instead of two, tau and alpha halved and doubled.
@@ -374,8 +453,8 @@ GRIDS: dict[str, Grid] = {grid.name: grid for grid in (
     # How long until the from-scratch runs plateau? Long runs without early stopping, whose validation curves
     # choose the plateau budget (PLATEAU_BUDGET: its patience and most epochs, by replaying the stopping rule).
     Grid("plateau_calibration", "From scratch (glyphs): how many epochs until validation MAP@R stops rising? "
-         "Each loss's tuned point, L_D alone and G = I, 20 epochs, 3 seeds", "glyphs", seeds=(1, 2, 3),
-         fixed={**SWEEP_BUDGET, "epochs": 20}, derive_from="tuning", variants=HYPERGRAPH_ABLATIONS, analysis=False),
+         "Each loss's tuned point of the first study, 20 epochs, 3 seeds", "glyphs", seeds=(1, 2, 3),
+         fixed={**SWEEP_BUDGET, "epochs": 20}, derive_from="tuning", analysis=False),
     # When does the HGNN learn, and does it help retrieval? (notebook 7, section 7)
     Grid("alpha_tau", "When does the HGNN learn? alpha x tau, with L_CE / log C and the HGNN's accuracy logged",
          "glyphs", ALPHA_TAU_POINTS, fixed=dict(SWEEP_BUDGET)),
@@ -424,6 +503,23 @@ GRIDS: dict[str, Grid] = {grid.name: grid for grid in (
     Grid("own_validation", "Notebook 8's comparison: the same runs with 2 of the 5 training classes held out to "
          "choose the epoch on their validation MAP@R (10 seeds, paired with notebook_own)", "glyphs", ({},),
          seeds=tuple(range(1, 11)), fixed=OWN_VALIDATION, full_curves=True, analysis=False, data=example_folder),
+    # Trained to a plateau, re-tuned over widened spaces (issue "Experiments that can answer their questions"):
+    # each regime's head-to-head, the hypergraph ablated at its tuned HIST, and the hyperedges' distance.
+    *(grid for prefix, base, budget in (("plateau", "glyphs", PLATEAU_BUDGET),
+                                        ("frozen_plateau", "glyphs_frozen", FROZEN_PLATEAU_BUDGET))
+      for regime in ["From scratch (glyphs)" if prefix == "plateau" else "Frozen trunk (glyphs)"]
+      for grid in (
+          Grid(f"{prefix}_head_to_head", f"{regime}, trained to a plateau: the re-scored winner of each loss's "
+               "widened tuning study, 10 seeds, evaluated once on the unseen test classes", base, seeds=PRIMARY_SEEDS,
+               fixed=dict(budget), derive_from=f"{prefix}_tuning"),
+          Grid(f"{prefix}_ablation", f"{regime}, trained to a plateau: the tuned HIST without L_CE, with G = I, with "
+               "hard memberships and with alpha = 0, 10 seeds", base, seeds=PRIMARY_SEEDS, fixed=dict(budget),
+               derive_from=f"{prefix}_tuning", derive_losses=("hist",), variants=PLATEAU_ABLATIONS),
+          Grid(f"{prefix}_distance", f"{regime}, trained to a plateau: the tuned HIST's hyperedges built with the "
+               "paper's Mahalanobis distance, cosine and Euclidean, 10 seeds", base, seeds=PRIMARY_SEEDS,
+               fixed=dict(budget), derive_from=f"{prefix}_tuning", derive_losses=("hist",),
+               variants=DISTANCE_ABLATIONS),
+      )),
     Grid("ci", "A tiny grid that checks the sweep machinery (CI; not an experiment)", "glyphs",
          ({"lambda_s": 0.0}, {"lambda_s": 1.0}), seeds=(1, 2),
          fixed={"epochs": 1, "max_steps_per_epoch": 2, "test_every_epoch": False}, analysis=False),
@@ -437,6 +533,14 @@ TUNINGS: dict[str, Tuning] = {tuning.name: tuning for tuning in (
            "glyphs", trials=20, fixed=dict(SWEEP_BUDGET)),
     Tuning("frozen_tuning", "Frozen trunk (glyphs): each loss tuned with the same budget on the validation classes",
            "glyphs_frozen", trials=60, fixed={"test_every_epoch": False}),
+    # Trained to a plateau over widened spaces (WIDE_SPACES: HIST's reaches lambda_s = 0 and G = I); each
+    # loss's best 3 trials re-scored on 3 other validation splits (seeds 2-4) before its winner is chosen.
+    Tuning("plateau_tuning", "From scratch (glyphs), trained to a plateau: each loss tuned with the same number of "
+           "trials over widened spaces, its best 3 re-scored on 3 other validation splits", "glyphs", trials=20,
+           fixed=dict(PLATEAU_BUDGET), spaces=WIDE_SPACES, rescore_top=3, rescore_seeds=(2, 3, 4)),
+    Tuning("frozen_plateau_tuning", "Frozen trunk (glyphs), trained to a plateau: each loss tuned with the same "
+           "number of trials over widened spaces, its best 3 re-scored on 3 other validation splits", "glyphs_frozen",
+           trials=40, fixed=dict(FROZEN_PLATEAU_BUDGET), spaces=WIDE_SPACES, rescore_top=3, rescore_seeds=(2, 3, 4)),
     Tuning("ci", "A tiny study that checks the tuning machinery (tests; not an experiment)", "glyphs", trials=4,
            fixed={"epochs": 2, "max_steps_per_epoch": 2, "test_every_epoch": False}, losses=("hist",)),
 )}

@@ -74,7 +74,7 @@ _MANIFEST_KEYS = {"run_id": str, "status": str, "config": dict, "fingerprint": s
 # before they existed (whose manifests lack them) keep their identity and fingerprint.
 _LATER_FIELDS = {"hypergraph": "per_gpu", "hgnn_propagation": "hypergraph", "hgnn_batchnorm": True,
                  "incidence_variances": "learned", "hgnn_gradient": "full", "frozen_trunk": False,
-                 "patience": None, "min_delta": 0.0}
+                 "patience": None, "min_delta": 0.0, "hyperedge_distance": "mahalanobis", "membership": "soft"}
 
 
 class RunFolderError(ValueError):

@@ -118,7 +118,8 @@ def test_each_epoch_records_the_mean_of_every_hist_statistic_over_its_steps(tmp_
 
 
 @pytest.mark.parametrize("control", [{"hgnn_propagation": "identity"}, {"hgnn_batchnorm": False},
-                                     {"incidence_variances": "unit"}, {"hgnn_gradient": "hgnn_only"}])
+                                     {"incidence_variances": "unit"}, {"hgnn_gradient": "hgnn_only"},
+                                     {"hyperedge_distance": "cosine"}, {"membership": "hard"}])
 def test_a_control_is_a_config_field_that_reaches_the_loss_and_the_run_identity(tmp_path, control):
     from histlib.training import build_criterion, config_fingerprint
 
