@@ -43,7 +43,7 @@ from .paths import ROOT
 from .tables import TableError, metric_value, read_table, write_table
 
 __all__ = ["PREDICTOR", "LEARNED_BELOW", "CLAIM_THRESHOLD", "PREDICTOR_RANGE", "CANDIDATES", "SCREEN_SEEDS",
-           "learns", "fitted_threshold", "committed_first_epochs", "first_epoch_predictor", "screen", "predict", "observe", "score"]
+           "learns", "fitted_threshold", "committed_first_epochs", "first_epoch_predictor", "prediction_points", "screen", "predict", "observe", "score"]
 
 #: The predictor: the first epoch's mean over its steps of each sample's summed soft membership in the
 #: hyperedges of other classes (HISTLoss's ``other_membership`` statistic).
@@ -171,6 +171,16 @@ def observe(predictions: Sequence[dict], outcomes: Sequence[dict]) -> list[dict]
         out.append({**row, "observed": _words(learns(median)), "observed_ratio": round(median, 4),
                     "observed_seeds": len(ratios[key])})
     return out
+
+
+def prediction_points(results: Path) -> tuple[dict, ...]:
+    """The predicted settings of ``results/membership_predictions.csv`` as grid points (alpha, tau, batch size)."""
+    path = Path(results) / "membership_predictions.csv"
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} is missing: the grid trains the settings whose outcome was predicted; run "
+                                "`python -m histlib.membership screen` and `... predict` first (and commit the table)")
+    return tuple({"alpha": float(r["alpha"]), "tau": float(r["tau"]), "batch_size": int(r["batch_size"])}
+                 for r in read_table(path))
 
 
 def score(rows: Sequence[dict], column: str = "predicted") -> tuple[int, int]:

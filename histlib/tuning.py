@@ -292,6 +292,7 @@ TRIAL_COLUMNS = ("study", "loss", "trial", "state", "note", "value")
 def trials_table(tuning: Tuning, url: str) -> tuple[list[dict], list[dict]]:
     """Every trial of every loss of ``tuning`` (one row each) and every reported epoch (curves)."""
     params = list(dict.fromkeys(p.name for loss in tuning.losses for p in tuning.space(loss)))
+    allowed = get_config(tuning.base, **{k: v for k, v in tuning.fixed.items() if k == "epochs"}).epochs
     rows, curves = [], []
     for loss in tuning.losses:
         try:
@@ -308,6 +309,7 @@ def trials_table(tuning: Tuning, url: str) -> tuple[list[dict], list[dict]]:
                          "note": note, "value": trial.value,
                          **{name: _cell(settings[name]) if name in settings else "" for name in params},
                          "epochs_trained": attrs.get("epochs_trained", len(trial.intermediate_values)),
+                         "epochs_allowed": allowed,
                          "selected_epoch": attrs.get("selected_epoch"), "seconds": _seconds(trial),
                          "fingerprint": _fingerprint(tuning, loss, trial), "worker": attrs.get("worker"),
                          "machine": attrs.get("machine", ""), "commit": attrs.get("commit", ""),

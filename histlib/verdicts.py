@@ -19,6 +19,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from .plateau import selected_epochs
 from .statistics import equivalence_p, holm, paired_comparison, verdict, verdict_word
 from .tables import TableError, metric_value, read_table, where, write_table
 from .training.comparisons import PRIMARY, Comparison
@@ -66,6 +67,7 @@ def _comparison_row(comparison: Comparison, source: tuple[Path, list[dict], dict
     a = seed_scores(rows, labels[comparison.a], comparison.metric)
     b = seed_scores(rows, labels[comparison.b], comparison.metric)
     result = paired_comparison(a, b)
+    epochs = selected_epochs([row for row in rows if row.get("point") in (labels[comparison.a], labels[comparison.b])])
     if result.n_pairs < MIN_PAIRS:
         raise ValueError(f"{table}: {comparison.a} vs {comparison.b} has {result.n_pairs} paired seeds, a primary "
                          f"comparison needs {MIN_PAIRS}: run `python -m histlib.sweep {comparison.source}`")
@@ -75,7 +77,10 @@ def _comparison_row(comparison: Comparison, source: tuple[Path, list[dict], dict
             "margin": comparison.margin, "margin_reason": comparison.margin_reason, "n_pairs": result.n_pairs,
             "difference": result.difference, "ci_low": result.ci_low, "ci_high": result.ci_high, "p": result.p,
             "wins": result.wins, "losses": result.losses,
-            "p_equivalence": equivalence_p(result.differences, comparison.margin)}
+            "p_equivalence": equivalence_p(result.differences, comparison.margin),
+            "runs_at_last_epoch": epochs.at_last, "runs_compared": epochs.runs,
+            "plateau": "plateau" if epochs.plateaued else
+            f"not at a plateau: {epochs.at_last} of {epochs.runs} runs select their last allowed epoch"}
 
 
 def compute(results: Path, comparisons: Sequence[Comparison] = PRIMARY) -> list[dict]:
@@ -92,7 +97,7 @@ def compute(results: Path, comparisons: Sequence[Comparison] = PRIMARY) -> list[
                                  row["p_equivalence_holm"], row["margin"])
     order = ("family", "claim", "regime", "source", "a", "b", "a_name", "b_name", "metric", "margin", "n_pairs",
              "difference", "ci_low", "ci_high", "p", "p_holm", "p_equivalence", "p_equivalence_holm", "wins",
-             "losses", "verdict", "margin_reason")
+             "losses", "verdict", "runs_at_last_epoch", "runs_compared", "plateau", "margin_reason")
     return [{column: row[column] for column in order} for row in rows]
 
 
@@ -108,13 +113,15 @@ def read_verdicts(path: Path) -> list[dict]:
 
 def render_markdown(rows: Sequence[dict]) -> str:
     """The verdicts as a Markdown table (MAP@R points; the interval is the uncorrected 95 % one)."""
-    lines = ["| family | claim | regime | A vs B | seeds (A ahead) | A - B [95 % CI] | p (Holm) | verdict |",
-             "|---|---|---|---|---|---|---|---|"]
+    lines = ["| family | claim | regime | A vs B | seeds (A ahead) | A - B [95 % CI] | p (Holm) | verdict | "
+             "runs at their last epoch |",
+             "|---|---|---|---|---|---|---|---|---|"]
     for row in rows:
         lines.append(f"| {row['family']} | {row['claim']} | {row['regime']} | {row['a_name']} vs {row['b_name']} | "
                      f"{row['n_pairs']} ({row['wins']}) | {100 * row['difference']:+.1f} "
                      f"[{100 * row['ci_low']:+.1f}, {100 * row['ci_high']:+.1f}] | {row['p_holm']:.3g} | "
-                     f"**{row['verdict']}** |")
+                     f"**{row['verdict']}** | {row['runs_at_last_epoch']}/{row['runs_compared']}"
+                     f"{'' if row['plateau'] == 'plateau' else ' (not at a plateau)'} |")
     return "\n".join(lines)
 
 

@@ -49,3 +49,20 @@ def test_the_candidates_were_never_run_in_an_earlier_table():
             setting = {k: row.get(k, d) for k, d in (("alpha", 1.1), ("tau", 32.0), ("batch_size", 64))}
             assert setting not in CANDIDATES, (name, setting)
     assert PREDICTOR_RANGE == (0.4, 4.6) and CLAIM_THRESHOLD == 1.0
+
+
+def test_the_outcome_grid_trains_exactly_the_predicted_settings_and_needs_the_predictions_first(tmp_path):
+    from histlib.tables import write_table
+    from histlib.training import get_config
+    from histlib.training.grids import GRIDS, PLATEAU_BUDGET
+
+    grid = GRIDS["membership_outcomes"]
+    with pytest.raises(FileNotFoundError, match="membership_predictions.csv is missing"):
+        grid.points_for(tmp_path)
+    write_table(tmp_path / "membership_predictions.csv", [
+        {"alpha": 2.5, "tau": 8.0, "batch_size": 64, "predictor": 1.2, "predicted": "does not learn"},
+        {"alpha": 3.0, "tau": 16.0, "batch_size": 32, "predictor": 0.5, "predicted": "learns"}])
+    assert grid.points_for(tmp_path) == ({"alpha": 2.5, "tau": 8.0, "batch_size": 64},
+                                         {"alpha": 3.0, "tau": 16.0, "batch_size": 32})
+    assert list(grid.named_points(tmp_path)) == ["alpha=2.5 tau=8.0 batch_size=64", "alpha=3.0 tau=16.0 batch_size=32"]
+    assert grid.fixed == PLATEAU_BUDGET and get_config(grid.base, **grid.fixed).patience == 3

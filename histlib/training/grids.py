@@ -81,10 +81,15 @@ class Grid:
     full_curves: bool = False  # True: every epoch's val_/test_ metrics and the untrained network as epoch 0
     data: Callable[[Path], Path] | None = None  # own data: the project's data folder -> the dataset's root (made
     # there if missing), given to every run as data_root
+    points_from: Callable[[Path], tuple[dict, ...]] | None = None  # the points read from a committed table under
+    # the results folder (e.g. the settings of results/membership_predictions.csv), instead of ``points``
 
     def points_for(self, results: Path) -> tuple[dict, ...]:
         """The points; for a derived grid, the best completed trial of each loss in its study's table
-        (of ``derive_losses`` only, where given), then each of ``variants`` applied to the first of them."""
+        (of ``derive_losses`` only, where given), then each of ``variants`` applied to the first of them;
+        for a grid with ``points_from``, the points it reads under ``results``."""
+        if self.points_from is not None:
+            return self.points_from(Path(results))
         if self.derive_from is None:
             return self.points
         points = TUNINGS[self.derive_from].best_points(results)
@@ -422,6 +427,12 @@ FROZEN_LOSSES = ({"loss": "hist"}, {"loss": "hist", "lambda_s": 0.0}, {"loss": "
                  {"loss": "multi_similarity", "images_per_class": 4})
 FROZEN_CURVE_EPOCHS = 40
 
+def _membership_points(results: Path) -> tuple[dict, ...]:
+    from ..membership import prediction_points
+
+    return prediction_points(results)
+
+
 GRIDS: dict[str, Grid] = {grid.name: grid for grid in (
     _grid("lambda_s", "Does the hypergraph help? lambda_s = 0 is L_D alone, a proxy-style loss", "lambda_s",
           (0.0, 0.25, 1.0, 4.0)),
@@ -520,6 +531,11 @@ GRIDS: dict[str, Grid] = {grid.name: grid for grid in (
                fixed=dict(budget), derive_from=f"{prefix}_tuning", derive_losses=("hist",),
                variants=DISTANCE_ABLATIONS),
       )),
+    # The membership condition as a prediction (histlib.membership): the settings whose outcome was predicted
+    # from their first epoch (results/membership_predictions.csv, committed first), trained to a plateau.
+    Grid("membership_outcomes", "From scratch (glyphs), trained to a plateau: does the HGNN learn where the first "
+         "epoch's memberships predicted it? The predicted settings, 3 seeds", "glyphs", seeds=(1, 2, 3),
+         fixed=dict(PLATEAU_BUDGET), points_from=_membership_points),
     Grid("ci", "A tiny grid that checks the sweep machinery (CI; not an experiment)", "glyphs",
          ({"lambda_s": 0.0}, {"lambda_s": 1.0}), seeds=(1, 2),
          fixed={"epochs": 1, "max_steps_per_epoch": 2, "test_every_epoch": False}, analysis=False),
