@@ -550,3 +550,36 @@ def test_the_plateau_studies_widen_every_bound_a_first_winner_touched():
         assert study.seed not in study.rescore_seeds and budget["patience"] >= 3
         grid = GRIDS[name.replace("tuning", "head_to_head")]
         assert (grid.base, grid.fixed, grid.derive_from) == (study.base, study.fixed, name)
+
+
+def test_the_fixed_steps_batch_grid_runs_every_loss_at_every_batch_size_with_the_same_steps(tmp_path, monkeypatch):
+    from histlib.training.grids import BATCH_SIZES, Tuning
+
+    winners = ({"loss": "hist", "lr": 1e-3, "batch_size": 32}, {"loss": "proxy_anchor", "lr": 2e-3, "batch_size": 64},
+               {"loss": "multi_similarity", "lr": 3e-3, "batch_size": 128})
+    monkeypatch.setattr(Tuning, "best_points", lambda self, results: winners)
+    grid = GRIDS["plateau_batch"]
+    named = grid.named_points(tmp_path)
+    assert len(named) == 3 * len(BATCH_SIZES) and named["proxy_anchor batch_size=16"] == {
+        "loss": "proxy_anchor", "lr": 2e-3, "batch_size": 16}
+    assert {p["batch_size"] for p in named.values()} == set(BATCH_SIZES)
+    configs = [get_config(grid.base, **grid.fixed, **p) for p in named.values()]
+    assert {(c.epochs, c.max_steps_per_epoch, c.lr_step, c.patience) for c in configs} == {(56, 20, 8, None)}
+
+
+def test_the_stand_in_grids_take_only_each_losss_own_learning_rates(tmp_path, monkeypatch):
+    from histlib.training.grids import Tuning
+
+    winners = ({"loss": "hist", "lr": 1e-3, "lr_ds": 0.01, "hgnn_lr_factor": 0.5, "tau": 4.0, "lambda_s": 0.5},
+               {"loss": "proxy_anchor", "lr": 2e-3, "lr_ds": 0.3, "proxy_anchor_alpha": 16.0},
+               {"loss": "multi_similarity", "lr": 3e-3, "ms_alpha": 2.0})
+    monkeypatch.setattr(Tuning, "best_points", lambda self, results: winners)
+    for name, base in (("plateau_typefaces", "typefaces"), ("plateau_kanji", "kanji")):
+        named = GRIDS[name].named_points(tmp_path)
+        assert named == {"hist": {"loss": "hist", "lr": 1e-3, "lr_ds": 0.01, "hgnn_lr_factor": 0.5},
+                         "proxy_anchor": {"loss": "proxy_anchor", "lr": 2e-3, "lr_ds": 0.3},
+                         "multi_similarity": {"loss": "multi_similarity", "lr": 3e-3},
+                         "lambda_s=0.0": {"loss": "hist", "lr": 1e-3, "lr_ds": 0.01, "hgnn_lr_factor": 0.5,
+                                          "lambda_s": 0.0}}
+        config = get_config(base, **GRIDS[name].fixed, **named["hist"])
+        assert config.tau == get_config(base).tau and config.patience == 3 and config.max_steps_per_epoch == 100

@@ -76,6 +76,10 @@ class Grid:
     derive_from: str | None = None  # a tuning study (TUNINGS) whose best trial per loss is re-run
     derive_losses: tuple[str, ...] | None = None  # of a derived grid: only these losses' best trials (None: all)
     variants: tuple[dict, ...] = ()  # of a derived grid: each applied to the first derived point (see Scaled)
+    each_loss_at: tuple[dict, ...] = ()  # of a derived grid: its points are instead every derived point with
+    # each of these settings (e.g. each loss's tuned point at each batch size)
+    derive_keys: tuple[str, ...] | None = None  # of a derived grid: only these settings of each tuned point (and
+    # its loss) are taken; the rest stay the grid's recipe's (e.g. each loss's own learning rates on another stand-in)
     analysis: bool = True  # False: not notebook 7's analysis nor part of ``python -m histlib.sweep all`` (the CI's
     # machinery check, the training notebooks' own seeds)
     full_curves: bool = False  # True: every epoch's val_/test_ metrics and the untrained network as epoch 0
@@ -95,6 +99,10 @@ class Grid:
         points = TUNINGS[self.derive_from].best_points(results)
         if self.derive_losses is not None:
             points = tuple(point for point in points if point["loss"] in self.derive_losses)
+        if self.derive_keys is not None:
+            points = tuple({k: v for k, v in point.items() if k == "loss" or k in self.derive_keys} for point in points)
+        if self.each_loss_at:
+            return tuple(apply_variant(point, setting) for point in points for setting in self.each_loss_at)
         varied = tuple(apply_variant(points[0], variant) for variant in self.variants)
         for variant, point in zip(self.variants, varied):
             if point == points[0]:
@@ -113,6 +121,9 @@ class Grid:
         points = self.points_for(results)
         if self.derive_from is None:
             return {point_label(point): point for point in points}
+        if self.each_loss_at:
+            return {f"{point['loss']} {variant_label(setting)}": point
+                    for point, setting in zip(points, self.each_loss_at * (len(points) // len(self.each_loss_at)))}
         derived = points[:len(points) - len(self.variants)]
         return {**{point["loss"]: point for point in derived},
                 **{variant_label(variant): point for variant, point in zip(self.variants, points[len(derived):])}}
@@ -412,6 +423,14 @@ HYPERGRAPH_ABLATIONS = ({"lambda_s": 0.0}, {"hgnn_propagation": "identity"})
 #: At the plateau studies' tuned HIST, also hard (one-hot) memberships (G only within classes: no
 #: semantic tuplets) and alpha = 0 (every sample fully in every hyperedge: G uniform).
 PLATEAU_ABLATIONS = HYPERGRAPH_ABLATIONS + ({"membership": "hard"}, {"alpha": 0.0})
+#: The batch size at a fixed number of optimiser steps (the first batch grid compared HIST alone at fixed
+#: epochs, so a smaller batch also took more steps): every run takes 56 rounds of 20 steps (1,120 steps; a
+#: batch-64 epoch of glyphs is about 75), the learning rate halved every 8 rounds (160 steps, as the
+#: glyphs recipe's every 2 epochs of batch 64), no early stopping: the same steps and schedule for all.
+FIXED_STEPS = {"epochs": 56, "max_steps_per_epoch": 20, "lr_step": 8, "test_every_epoch": False}
+BATCH_SIZES = (16, 32, 64, 128)
+#: A loss's own learning rates: the network's, the class distributions' or proxies' (lr_ds) and the HGNN's factor.
+LEARNING_RATES = ("lr", "lr_ds", "hgnn_lr_factor")
 #: The distance that builds the hyperedges (the paper's Mahalanobis against cosine and Euclidean).
 DISTANCE_ABLATIONS = ({"hyperedge_distance": "cosine"}, {"hyperedge_distance": "euclidean"})
 
@@ -531,6 +550,16 @@ GRIDS: dict[str, Grid] = {grid.name: grid for grid in (
                fixed=dict(budget), derive_from=f"{prefix}_tuning", derive_losses=("hist",),
                variants=DISTANCE_ABLATIONS),
       )),
+    # The other stand-ins trained to a plateau, each loss at its own learning rates (those of its plateau-tuned
+    # glyphs point; the first regime grids gave Proxy-Anchor HIST's): HIST, L_D alone, Proxy-Anchor, Multi-Similarity.
+    *(Grid(f"plateau_{stand_in}", f"{shape}-shaped ({stand_in}), trained to a plateau: HIST, L_D alone, Proxy-Anchor "
+           "and Multi-Similarity, each at the learning rates of its plateau-tuned glyphs point, 5 seeds", stand_in,
+           seeds=(1, 2, 3, 4, 5), fixed={**PLATEAU_BUDGET, "max_steps_per_epoch": 100}, derive_from="plateau_tuning",
+           derive_keys=LEARNING_RATES, variants=({"lambda_s": 0.0},))
+      for stand_in, shape in (("typefaces", "Cars"), ("kanji", "SOP"))),
+    Grid("plateau_batch", "From scratch (glyphs): the batch size at a fixed number of steps (1,120), each loss at its "
+         "plateau-tuned settings, batch 16, 32, 64, 128, 3 seeds", "glyphs", fixed=dict(FIXED_STEPS),
+         derive_from="plateau_tuning", each_loss_at=tuple({"batch_size": b} for b in BATCH_SIZES)),
     # The membership condition as a prediction (histlib.membership): the settings whose outcome was predicted
     # from their first epoch (results/membership_predictions.csv, committed first), trained to a plateau.
     Grid("membership_outcomes", "From scratch (glyphs), trained to a plateau: does the HGNN learn where the first "
