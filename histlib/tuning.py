@@ -57,7 +57,7 @@ from .tables import metric_value
 from .training.grids import PRUNER, TUNINGS, Param, Tuning
 
 __all__ = ["storage_url", "open_study", "run_worker", "trials_table", "export", "distribution", "main",
-           "rescore", "rescored_winners", "trial_settings",
+           "rescore", "rescored_winners", "trial_settings", "restore",
            "study_from_table", "param_importances", "importance_tiers", "study_summary", "OVER_BUDGET", "LOST",
            "DIVERGED"]
 
@@ -446,6 +446,65 @@ def rescored_winners(tuning: Tuning, results: Path) -> dict[str, dict]:
     return out
 
 
+def restore(tuning: Tuning, url: str, results: Path, report: Callable[[str], None] = print) -> int:
+    """Rebuild each loss's study in the storage at ``url`` from the committed ``results/<name>.csv`` and
+    ``<name>_curves.csv`` when the storage holds none of its trials (a fresh checkout: run folders and
+    study databases are not committed). Completed, pruned and diverged trials come back with their
+    numbers, settings (as drawn), reported epochs, attributes and times, so the study continues where
+    it stopped: the next trial's number, TPE's history and the budget are those of the lost storage.
+    A lost trial (its worker died), and one that was running when the table was written, come back as
+    lost (``FAIL``, not counted by the budget), so every trial keeps its number. Returns the trials restored."""
+    from datetime import datetime, timedelta
+
+    from .tables import read_table
+
+    table = Path(results) / f"{tuning.name}.csv"
+    if not table.is_file():
+        return 0
+    rows, curves = read_table(table), read_table(Path(results) / f"{tuning.name}_curves.csv")
+    restored = 0
+    for loss in tuning.losses:
+        mine = sorted((r for r in rows if r["loss"] == loss), key=lambda r: r["trial"])
+        if not mine:
+            continue
+        study = open_study(tuning, loss, url, heartbeat=None)
+        if study.get_trials(deepcopy=False):
+            continue  # the storage has this study: nothing to restore
+        space = tuning.space(loss)
+        for row in mine:
+            params, distributions = {}, {}
+            for param in space:
+                value = row.get(param.name)
+                if param.or_zero:
+                    params[param.zero_flag] = value == 0
+                    distributions[param.zero_flag] = optuna.distributions.CategoricalDistribution((False, True))
+                    if value == 0:
+                        continue
+                if value is None and not (param.choices and None in param.choices):
+                    continue  # a trial that failed before drawing this setting
+                params[param.name], distributions[param.name] = value, distribution(param)
+            state, note = TrialState[row["state"]], row.get("note")
+            if state in (TrialState.RUNNING, TrialState.WAITING):
+                state, note = TrialState.FAIL, LOST
+            started = datetime.fromisoformat(row["started"]) if row.get("started") else None
+            attrs = {k: row[k] for k in ("fingerprint", "worker", "machine", "commit", "epochs_trained",
+                                         "selected_epoch") if row.get(k) not in (None, "")}
+            if note:
+                attrs["note"] = note
+            intermediate = {c["epoch"]: c[f"val_{tuning.metric}"] for c in curves
+                            if c["loss"] == loss and c["trial"] == row["trial"]}
+            study.add_trial(optuna.trial.FrozenTrial(
+                number=row["trial"], state=state,
+                value=row["value"] if state in (TrialState.COMPLETE, TrialState.PRUNED) else None,
+                values=None, datetime_start=started,
+                datetime_complete=started + timedelta(seconds=row["seconds"]) if started and row.get("seconds") else None,
+                params=params, distributions=distributions, user_attrs=attrs, system_attrs={},
+                intermediate_values=intermediate, trial_id=row["trial"]))
+            restored += 1
+        report(f"{tuning.name}-{loss}: restored {restored} trial(s) from {table} (the study storage had none)")
+    return restored
+
+
 def study_from_table(rows: list[dict], loss: str, tuning: Tuning | None = None) -> optuna.Study:
     """The completed trials of ``loss`` in a trials table, as an in-memory study (what the
     notebooks analyse: the committed table, not a database). The study's space is that of the
@@ -648,6 +707,7 @@ def main(argv: list[str] | None = None) -> int:
         try:
             if not args.export:
                 print(f"{name}: {tuning.question}\n{name}: {tuning.trials} trials per loss, storage {_safe(url)}")
+                restore(tuning, url, args.results)
                 run_worker(tuning, url, args.runs, losses=tuple(args.loss) if args.loss else None,
                            heartbeat=args.heartbeat, on_trial=lambda: export(tuning, url, args.results),
                            data_root=DATA)

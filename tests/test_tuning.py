@@ -583,3 +583,33 @@ def test_the_stand_in_grids_take_only_each_losss_own_learning_rates(tmp_path, mo
                                           "lambda_s": 0.0}}
         config = get_config(base, **GRIDS[name].fixed, **named["hist"])
         assert config.tau == get_config(base).tau and config.patience == 3 and config.max_steps_per_epoch == 100
+
+
+def test_a_study_restored_from_its_committed_tables_continues_as_the_lost_storage_would(tmp_path):
+    """A fresh checkout has the trials tables but no study database: the restored study has the same
+    trials, and the trials drawn after it are those the original storage draws next."""
+    study = _wide_ci_study(trials=7)
+
+    def scores(config):
+        return [0.1 / config.tau, 0.3 / config.tau] if config.lambda_s else [None]  # L_D alone diverges here
+
+    original = sqlite(tmp_path / "a")
+    (tmp_path / "a").mkdir()
+    tuning.run_worker(study, original, tmp_path / "runs", train=fake_train(scores), report=lambda _: None)
+    tuning.export(study, original, tmp_path / "results")
+    restored_url = sqlite(tmp_path / "b")
+    (tmp_path / "b").mkdir()
+    assert tuning.restore(study, restored_url, tmp_path / "results", report=lambda _: None) == 7
+    assert tuning.restore(study, restored_url, tmp_path / "results", report=lambda _: None) == 0  # once only
+    columns = ("trial", "state", "note", "value", "tau", "lambda_s", "hgnn_propagation", "epochs_trained",
+               "selected_epoch", "seconds", "fingerprint")
+    before, before_curves = tuning.trials_table(study, original)
+    after, after_curves = tuning.trials_table(study, restored_url)
+    assert [{c: r[c] for c in columns} for r in after] == [{c: r[c] for c in columns} for r in before]
+    assert after_curves == before_curves
+    more = dataclasses.replace(study, trials=10)
+    for url in (original, restored_url):
+        tuning.run_worker(more, url, tmp_path / "runs", train=fake_train(scores), report=lambda _: None)
+    drawn = [[{c: r[c] for c in ("trial", "tau", "alpha", "lr")} for r in tuning.trials_table(more, url)[0][7:]]
+             for url in (original, restored_url)]
+    assert len(drawn[0]) == 3 and drawn[0] == drawn[1]
