@@ -8,8 +8,9 @@ they sum to several. Measured at the end, that is a description; here it is test
    epoch only and take the *predictor*, the epoch's mean of that sum (``train_other_membership``),
    over :data:`SCREEN_SEEDS` (the first epoch of a run does not depend on its budget, so it is the
    first epoch of the full runs too);
-2. **predict**: keep the settings whose predictor lies between :data:`PREDICTOR_RANGE` (the gap
-   where no earlier run ended) and write down, for each, what two rules predict: the notebook's
+2. **predict**: of the settings whose predictor lies in :data:`PREDICTOR_RANGE` (the gap where no
+   earlier run ended), keep :data:`TESTED_SETTINGS` at evenly spaced ranks of the predictor, and write
+   down, for each, what two rules predict: the notebook's
    (learns when the predictor is below :data:`CLAIM_THRESHOLD`) and a threshold fitted to the
    committed runs' first epochs (:func:`fitted_threshold`); ``results/membership_predictions.csv``
    is committed before any full run of these settings;
@@ -62,6 +63,9 @@ CANDIDATES = tuple({"alpha": a, "tau": t, "batch_size": b} for a, t, b in (
     (1.5, 4.0, 16), (2.0, 16.0, 16), (2.0, 32.0, 16),
     (3.0, 8.0, 128), (4.0, 8.0, 128), (5.0, 16.0, 128), (6.0, 32.0, 128),
 ))
+#: How many settings enter the test: of those in PREDICTOR_RANGE, this many at evenly spaced ranks of their
+#: predictor (the lowest and the highest included), so that the test covers the range, not one end of it.
+TESTED_SETTINGS = 12
 #: The seeds of the screen and of the full runs.
 SCREEN_SEEDS = (1, 2, 3)
 #: The committed from-scratch tables whose first epochs and outcomes fit the second rule's threshold.
@@ -132,9 +136,12 @@ def screen(candidates: Sequence[dict], seeds: Sequence[int], runs_root: Path, ba
     return rows
 
 
-def predict(screen_rows: Sequence[dict], threshold_fitted: float, predictor_range=PREDICTOR_RANGE) -> list[dict]:
-    """One row per setting whose mean predictor lies in ``predictor_range``: the predictor's mean and
-    range over seeds and each rule's prediction (``learns`` / ``does not learn``); ``observed`` empty."""
+def predict(screen_rows: Sequence[dict], threshold_fitted: float, predictor_range=PREDICTOR_RANGE,
+            count: int | None = TESTED_SETTINGS) -> list[dict]:
+    """One row per tested setting: of the settings whose mean predictor lies in ``predictor_range``, ``count``
+    at evenly spaced ranks of the predictor (all of them when ``count`` is None or larger), with the
+    predictor's mean and range over seeds and each rule's prediction (``learns`` / ``does not learn``);
+    ``observed`` empty. Rows in order of the predictor."""
     by_setting = {}
     for row in screen_rows:
         by_setting.setdefault(tuple(row[k] for k in _SETTING), []).append(float(row["predictor"]))
@@ -144,10 +151,17 @@ def predict(screen_rows: Sequence[dict], threshold_fitted: float, predictor_rang
         if not predictor_range[0] <= mean <= predictor_range[1]:
             continue
         rows.append({**dict(zip(_SETTING, setting)), "seeds": len(values), "predictor": round(mean, 4),
+                     "screened_in_range": None,
                      "predictor_min": round(min(values), 4), "predictor_max": round(max(values), 4),
                      "predicted": _words(mean < CLAIM_THRESHOLD), "threshold": CLAIM_THRESHOLD,
                      "predicted_fitted": _words(mean < threshold_fitted), "threshold_fitted": round(threshold_fitted, 3),
                      "observed": "", "observed_ratio": ""})
+    rows.sort(key=lambda row: row["predictor"])
+    for row in rows:
+        row["screened_in_range"] = len(rows)
+    if count is not None and count < len(rows):
+        ranks = sorted({round(i * (len(rows) - 1) / (count - 1)) for i in range(count)}) if count > 1 else [0]
+        rows = [rows[rank] for rank in ranks]
     return rows
 
 
@@ -203,8 +217,10 @@ def main(argv: list[str] | None = None) -> int:
         threshold = fitted_threshold(committed_first_epochs(results))
         rows = predict(read_table(results / "membership_screen.csv"), threshold)
         write_table(results / "membership_predictions.csv", rows)
-        print(f"fitted threshold {threshold:.3f} (from the first epochs of {', '.join(FIT_TABLES)}); "
-              f"{len(rows)} settings in {PREDICTOR_RANGE}; wrote {results / 'membership_predictions.csv'}")
+        in_range = rows[0]["screened_in_range"] if rows else 0
+        print(f"fitted threshold {threshold:.3f} (from the first epochs of {', '.join(FIT_TABLES)}); {len(rows)} of the "
+              f"{in_range} screened settings with a predictor in {PREDICTOR_RANGE} (evenly spaced ranks); "
+              f"wrote {results / 'membership_predictions.csv'}")
     else:
         rows = observe(read_table(results / "membership_predictions.csv"),
                        read_table(results / "membership_outcomes.csv"))

@@ -26,7 +26,7 @@ from pathlib import Path
 
 from .tables import TableError, read_table, write_table
 
-__all__ = ["SelectedEpochs", "selected_epochs", "table_report", "MAX_AT_LAST"]
+__all__ = ["SelectedEpochs", "selected_epochs", "table_report", "replay", "MAX_AT_LAST"]
 
 #: The largest share of a table's runs that may select their last allowed epoch.
 MAX_AT_LAST = 0.2
@@ -84,9 +84,33 @@ def selected_epochs(rows) -> SelectedEpochs:
     return SelectedEpochs(dict(counts), at_last, most)
 
 
+def replay(curves: dict, patience: int, min_delta: float, most: int) -> list[dict]:
+    """The early-stopping rule replayed on recorded validation curves (``{run: [score per epoch]}``, each
+    at least ``most`` epochs long): per run, the epochs it would train (``epochs_run``), the epoch it
+    would keep (``kept``), whether that is its last allowed one, and the score it gives up against the
+    best of its first ``most`` epochs (``given_up``, in the score's units).
+
+    >>> replay({"a": [0.1, 0.5, 0.6, 0.6, 0.6, 0.61]}, patience=2, min_delta=0.02, most=6)
+    [{'run': 'a', 'epochs_run': 5, 'kept': 3, 'at_last': False, 'given_up': 0.01}]
+    """
+    from .training.stopping import kept_epoch, stops
+
+    out = []
+    for run, scores in curves.items():
+        scores = list(scores)[:most]
+        if len(scores) < most:
+            raise ValueError(f"run {run!r} has {len(scores)} recorded epochs: replaying {most} needs as many")
+        ran = next((k for k in range(1, most + 1) if stops(scores[:k], patience, min_delta)), most)
+        kept = kept_epoch(scores[:ran], min_delta)
+        out.append({"run": run, "epochs_run": ran, "kept": kept, "at_last": kept == most,
+                    "given_up": round(max(scores) - scores[kept - 1], 6)})
+    return out
+
+
 def table_report(results: Path) -> list[dict]:
     """One row per table under ``results`` that records selected epochs: its distribution and whether
-    the runs plateaued (trials tables: their completed trials)."""
+    the runs plateaued (trials tables: their completed trials), and what its rows cost (``hours``: the sum of
+    their ``seconds``, wall time of one run each; a run shared by two tables is counted in both)."""
     report = []
     for path in sorted(Path(results).glob("*.csv")):
         if path.stem.endswith("_curves") or path.stem == "selected_epochs":
@@ -98,10 +122,12 @@ def table_report(results: Path) -> list[dict]:
         if selected.runs == 0:
             continue
         fixed = _fixed_budget(rows)
+        seconds = [row["seconds"] for row in rows if isinstance(row.get("seconds"), (int, float))]
         report.append({"table": path.name, "runs": selected.runs, "at_last": selected.at_last,
                        "share_at_last": round(selected.share_at_last, 3), "most_epochs": selected.most,
                        "plateaued": "fixed budget" if fixed else selected.plateaued,
-                       "selected_epochs": " ".join(f"{e}:{n}" for e, n in sorted(selected.counts.items()))})
+                       "selected_epochs": " ".join(f"{e}:{n}" for e, n in sorted(selected.counts.items())),
+                       "hours": round(sum(seconds) / 3600, 2) if seconds else None})
     return report
 
 
@@ -126,7 +152,8 @@ def main(argv: list[str] | None = None) -> int:
     for row in report:
         flag = {True: "ok   ", False: "NOT  ", "fixed budget": "fixed"}[row["plateaued"]]
         print(f"{flag} {row['table']:<{width}}  {row['at_last']:>3}/{row['runs']:<3} at their last allowed epoch "
-              f"({row['most_epochs']}); selected: {row['selected_epochs']}")
+              f"({row['most_epochs']}); selected: {row['selected_epochs']}"
+              + (f"; {row['hours']:.2f} h" if row["hours"] is not None else ""))
     if not args.no_write:
         write_table(args.results / "selected_epochs.csv", report)
         print(f"wrote {args.results / 'selected_epochs.csv'}")

@@ -28,7 +28,7 @@ def test_predictions_keep_only_settings_in_the_range_and_apply_both_rules():
     screen = [{"alpha": 2.0, "tau": 4.0, "batch_size": 64, "seed": s, "predictor": v} for s, v in ((1, 0.6), (2, 0.8))]
     screen += [{"alpha": 3.0, "tau": 8.0, "batch_size": 64, "seed": s, "predictor": v} for s, v in ((1, 2.0), (2, 4.0))]
     screen += [{"alpha": 1.0, "tau": 32.0, "batch_size": 64, "seed": 1, "predictor": 14.0}]  # outside the range
-    rows = predict(screen, threshold_fitted=3.5)
+    rows = predict(screen, threshold_fitted=3.5, count=None)
     assert [(r["alpha"], r["predictor"], r["predicted"], r["predicted_fitted"]) for r in rows] == [
         (2.0, 0.7, "learns", "learns"), (3.0, 3.0, "does not learn", "learns")]
     assert rows[1]["predictor_min"] == 2.0 and rows[1]["observed"] == ""
@@ -39,6 +39,16 @@ def test_predictions_keep_only_settings_in_the_range_and_apply_both_rules():
     assert score(observed) == (2, 2) and score(observed, "predicted_fitted") == (1, 2)
     with pytest.raises(TableError, match="no full run of alpha=2.0 tau=4.0 batch_size=64"):
         observe(rows, outcomes[3:])
+
+
+def test_the_tested_settings_are_evenly_spaced_ranks_of_the_predictor_ends_included():
+    screen = [{"alpha": float(a), "tau": 4.0, "batch_size": 64, "seed": 1, "predictor": 0.5 + 0.2 * a}
+              for a in range(19)]  # predictors 0.5 ... 4.1, all in range
+    rows = predict(screen, threshold_fitted=2.0, count=12)
+    assert len(rows) == 12 and rows[0]["alpha"] == 0.0 and rows[-1]["alpha"] == 18.0
+    assert [r["predictor"] for r in rows] == sorted(r["predictor"] for r in rows)
+    assert all(r["screened_in_range"] == 19 for r in rows)
+    assert len(predict(screen, threshold_fitted=2.0, count=30)) == 19
 
 
 def test_the_candidates_were_never_run_in_an_earlier_table():
