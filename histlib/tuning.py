@@ -59,10 +59,10 @@ from .training.grids import PRUNER, TUNINGS, Param, Tuning
 __all__ = ["storage_url", "open_study", "run_worker", "trials_table", "export", "distribution", "main",
            "rescore", "rescored_winners", "trial_settings", "restore",
            "study_from_table", "param_importances", "importance_tiers", "study_summary", "OVER_BUDGET", "LOST",
-           "DIVERGED"]
+           "DIVERGED", "INFEASIBLE"]
 
 #: The notes a trial's row can carry (its ``note`` column; empty for a normal trial).
-OVER_BUDGET, LOST, DIVERGED = "over budget", "lost", "diverged"
+OVER_BUDGET, LOST, DIVERGED, INFEASIBLE = "over budget", "lost", "diverged", "infeasible"
 
 #: Seconds between a worker's heartbeats; a running trial silent for GRACE_FACTOR times as long is lost.
 HEARTBEAT_SECONDS = 30
@@ -172,10 +172,15 @@ def open_study(tuning: Tuning, loss: str, url: str, heartbeat: float | None = HE
 
 
 def _counted(trial: optuna.trial.FrozenTrial) -> bool:
-    """Whether a trial uses the budget: complete, pruned, running, or diverged (a finished bad setting)."""
+    """Whether a trial uses the budget: complete, pruned, running, diverged or infeasible (a bad setting:
+    the loss became non-finite, or the data cannot make its batches; drawn again, TPE would draw it again)."""
     if trial.state in (TrialState.COMPLETE, TrialState.PRUNED, TrialState.RUNNING, TrialState.WAITING):
         return True
-    return trial.state == TrialState.FAIL and trial.user_attrs.get("note") == DIVERGED
+    return trial.state == TrialState.FAIL and trial.user_attrs.get("note") in (DIVERGED, INFEASIBLE)
+
+
+class _Infeasible(Exception):
+    """A drawn setting the data cannot train (e.g. more classes per batch than the training split holds)."""
 
 
 class _OverBudget(Exception):
@@ -231,6 +236,12 @@ def _objective(tuning: Tuning, loss: str, budget: int, runs_root: Path, train: C
                 trial.set_user_attr("note", DIVERGED)
                 trial.set_user_attr("error", str(error))
                 raise
+            except RunFolderError:
+                raise
+            except ValueError as error:  # the run refused its settings before training (the data, the sampler)
+                trial.set_user_attr("note", INFEASIBLE)
+                trial.set_user_attr("error", str(error))
+                raise _Infeasible(str(error)) from None
         for row in result.history:  # epochs of a run found finished or resumed were not reported yet
             if int(row["epoch"]) not in reported:
                 trial.report(float(row[metric]), int(row["epoch"]))
@@ -272,7 +283,7 @@ def run_worker(tuning: Tuning, url: str, runs_root: Path, *, losses: tuple[str, 
                     time.sleep(heartbeat)  # finished elsewhere, or lost there: then replaced here
                     continue
                 break
-            study.optimize(objective, n_trials=1, catch=(_OverBudget, FloatingPointError),
+            study.optimize(objective, n_trials=1, catch=(_OverBudget, FloatingPointError, _Infeasible),
                            gc_after_trial=False, show_progress_bar=False)
             last = max((t for t in study.get_trials(deepcopy=False)
                         if t.user_attrs.get("worker") == f"{socket.gethostname()}:{os.getpid()}"),
@@ -312,6 +323,7 @@ def trials_table(tuning: Tuning, url: str) -> tuple[list[dict], list[dict]]:
                          "epochs_allowed": allowed,
                          "selected_epoch": attrs.get("selected_epoch"), "seconds": _seconds(trial),
                          "fingerprint": _fingerprint(tuning, loss, trial), "worker": attrs.get("worker"),
+                         "error": attrs.get("error", ""),
                          "machine": attrs.get("machine", ""), "commit": attrs.get("commit", ""),
                          "started": trial.datetime_start.isoformat(timespec="seconds") if trial.datetime_start else ""})
             curves += [{"study": tuning.name, "loss": loss, "trial": trial.number, "epoch": epoch,
@@ -488,7 +500,7 @@ def restore(tuning: Tuning, url: str, results: Path, report: Callable[[str], Non
                 state, note = TrialState.FAIL, LOST
             started = datetime.fromisoformat(row["started"]) if row.get("started") else None
             attrs = {k: row[k] for k in ("fingerprint", "worker", "machine", "commit", "epochs_trained",
-                                         "selected_epoch") if row.get(k) not in (None, "")}
+                                         "selected_epoch", "error") if row.get(k) not in (None, "")}
             if note:
                 attrs["note"] = note
             intermediate = {c["epoch"]: c[f"val_{tuning.metric}"] for c in curves
@@ -581,6 +593,7 @@ def study_summary(rows: list[dict]) -> list[dict]:
         out.append({"loss": loss, "trials": sum(r.get("note") != LOST for r in trials),
                     "complete": len(done), "pruned": sum(r["state"] == "PRUNED" for r in trials),
                     "diverged": sum(r.get("note") == DIVERGED for r in trials),
+                    "infeasible": sum(r.get("note") == INFEASIBLE for r in trials),
                     "lost": sum(r.get("note") == LOST for r in trials),
                     "best_value": best["value"] if best else math.nan, "best_trial": best["trial"] if best else None,
                     "hours": sum(r.get("seconds") or 0.0 for r in trials) / 3600})

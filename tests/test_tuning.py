@@ -613,3 +613,20 @@ def test_a_study_restored_from_its_committed_tables_continues_as_the_lost_storag
     drawn = [[{c: r[c] for c in ("trial", "tau", "alpha", "lr")} for r in tuning.trials_table(more, url)[0][7:]]
              for url in (original, restored_url)]
     assert len(drawn[0]) == 3 and drawn[0] == drawn[1]
+
+
+def test_a_setting_the_data_cannot_train_is_an_infeasible_trial_not_a_dead_worker(tmp_path):
+    study = dataclasses.replace(TUNINGS["ci"], trials=4)
+    calls = []
+
+    def train(config, on_epoch_end=None):
+        calls.append(config)
+        if len(calls) == 2:
+            raise ValueError("a batch of 256 with 4 images per class needs 64 classes; the labels hold 63")
+        return fake_train(lambda c: [0.1])(config, on_epoch_end)
+
+    tuning.run_worker(study, sqlite(tmp_path), tmp_path / "runs", train=train, report=lambda _: None)
+    rows, _ = tuning.trials_table(study, sqlite(tmp_path))
+    assert len(rows) == len(calls) == 4  # counted in the budget, as a diverged trial is
+    assert (rows[1]["state"], rows[1]["note"]) == ("FAIL", tuning.INFEASIBLE) and "needs 64 classes" in rows[1]["error"]
+    assert tuning.study_summary(rows)[0]["infeasible"] == 1
