@@ -383,3 +383,37 @@ def test_heatmaps_of_many_classes_outline_only_the_classes_with_two_or_more_samp
     assert sizes == [(2, 2), (2, 2), (3, 3)]  # G: each class's diagonal block
     assert sorted(p.get_height() for p in h_panel.patches) == [2, 2, 3]  # H: the class's rows in its own column
     matplotlib.pyplot.close(fig)
+
+
+def test_the_selected_epochs_figure_has_one_bar_per_checked_table_coloured_by_the_rule():
+    from histlib.plots import selected_epochs_figure
+
+    report = [{"table": "tau.csv", "runs": 15, "at_last": 14, "share_at_last": 14 / 15, "most_epochs": 8, "plateaued": False},
+              {"table": "frozen_tau.csv", "runs": 12, "at_last": 0, "share_at_last": 0.0, "most_epochs": 30,
+               "plateaued": True},
+              {"table": "notebook_own.csv", "runs": 10, "at_last": 10, "share_at_last": 1.0, "most_epochs": 10,
+               "plateaued": "fixed budget"}]
+    fig = selected_epochs_figure(report, 0.2)
+    ax = fig.axes[0]
+    bars = ax.patches
+    assert len(bars) == 2 and [t.get_text() for t in ax.get_yticklabels()] == ["tau", "frozen_tau"]
+    assert bars[0].get_width() == pytest.approx(14 / 15) and ax.get_xlim() == (0, 1)
+    assert matplotlib.colors.to_hex(bars[0].get_facecolor()) != matplotlib.colors.to_hex(bars[1].get_facecolor())
+    assert ax.get_xlabel() and ax.get_title()
+    matplotlib.pyplot.close(fig)
+
+
+def test_the_predictions_figure_marks_each_setting_held_or_failed_at_its_predictor_and_outcome():
+    from histlib.plots import predictions_figure
+
+    rows = [{"predictor": 0.8, "predictor_min": 0.6, "predictor_max": 1.0, "predicted": "learns",
+             "observed": "learns", "observed_ratio": 0.2},
+            {"predictor": 2.0, "predictor_min": 1.5, "predictor_max": 3.0, "predicted": "does not learn",
+             "observed": "learns", "observed_ratio": 0.3}]
+    fig = predictions_figure(rows, threshold=1.0, learned_below=0.5)
+    ax = fig.axes[0]
+    points = [line for line in ax.lines if len(line.get_xdata()) == 1 and line.get_marker() in ("o", "X")]
+    assert [(line.get_xdata()[0], line.get_ydata()[0], line.get_marker()) for line in points] == [
+        (0.8, 0.2, "o"), (2.0, 0.3, "X")]
+    assert ax.get_xscale() == "log" and ax.get_ylim() == (0, 1.05) and ax.get_xlabel() and ax.get_ylabel()
+    matplotlib.pyplot.close(fig)

@@ -31,6 +31,9 @@ classes shown together).
   other classes' hyperedges (the condition for G to carry class structure).
 - :func:`optimisation_history`, :func:`importance_figure`: the tuning studies, per loss, and the
   parameter importances of a loss's search space.
+- :mod:`.plateau`: :func:`selected_epochs_figure` (per table, the runs at their last allowed epoch
+  against the one-fifth rule) and :func:`predictions_figure` (the membership predictions against
+  their outcomes).
 """
 
 
@@ -38,6 +41,7 @@ from .curves import training_curves
 from .embeddings import embedding_map, embedding_stages_figure, hyperedge_map, retrieval_grid
 from .hypergraph import (FEW_CLASSES, G_SCALE, batch_settings_figure, distribution_loss_vs_tau, fixed_log_axis,
                          g_colour_label, hypergraph_alpha_figure, hypergraph_figure, sample_terms_figure)
+from .plateau import predictions_figure, selected_epochs_figure
 from .style import LOSS_COLOURS, LOSS_NAMES, as_numpy, class_colours, colour_differences, save_figure
 from .sweeps import (committed_points_figure, convergence_figure, fine_tuning_figure, grid_heatmaps, hgnn_grid_figure,
                      importance_figure, membership_figure, optimisation_history, sweep_figure)
@@ -48,5 +52,5 @@ __all__ = [
     "hgnn_grid_figure", "membership_figure", "optimisation_history", "importance_figure", "save_figure",
     "LOSS_COLOURS", "LOSS_NAMES", "fixed_log_axis", "batch_settings_figure", "committed_points_figure",
     "fine_tuning_figure", "as_numpy", "colour_differences", "hypergraph_alpha_figure", "embedding_stages_figure",
-    "G_SCALE", "FEW_CLASSES", "g_colour_label",
+    "G_SCALE", "FEW_CLASSES", "g_colour_label", "selected_epochs_figure", "predictions_figure",
 ]
