@@ -44,7 +44,7 @@ from .paths import ROOT
 from .tables import TableError, metric_value, read_table, write_table
 
 __all__ = ["PREDICTOR", "LEARNED_BELOW", "CLAIM_THRESHOLD", "PREDICTOR_RANGE", "CANDIDATES", "SCREEN_SEEDS",
-           "learns", "fitted_threshold", "committed_first_epochs", "first_epoch_predictor", "prediction_points", "screen", "predict", "observe", "score"]
+           "learns", "fitted_threshold", "committed_first_epochs", "first_epoch_predictor", "prediction_points", "first_epoch_agreement", "screen", "predict", "observe", "score"]
 
 #: The predictor: the first epoch's mean over its steps of each sample's summed soft membership in the
 #: hyperedges of other classes (HISTLoss's ``other_membership`` statistic).
@@ -197,6 +197,30 @@ def prediction_points(results: Path) -> tuple[dict, ...]:
                  for r in read_table(path))
 
 
+def first_epoch_agreement(screen_rows: Sequence[dict], outcome_rows: Sequence[dict], outcome_curves: Sequence[dict],
+                          tolerance: float = 0.05) -> list[str]:
+    """What the test rests on: a full run's first epoch is the screened one (the budget does not change
+    it). Per (setting, seed) of the full runs, its epoch-1 predictor against the screen's; returns a line
+    for each that differs by more than ``tolerance`` (relative; on one machine they are equal, across CPUs
+    training noise moves them), empty when all agree."""
+    screened = {(*(r[k] for k in _SETTING), r["seed"]): float(r["predictor"]) for r in screen_rows}
+    by_fingerprint = {r["fingerprint"]: r for r in outcome_rows}
+    problems = []
+    for row in outcome_curves:
+        if row["epoch"] != 1 or row["fingerprint"] not in by_fingerprint:
+            continue
+        run = by_fingerprint[row["fingerprint"]]
+        key = (*(run[k] for k in _SETTING), run["seed"])
+        if key not in screened:
+            problems.append(f"alpha={key[0]} tau={key[1]} batch_size={key[2]} seed {key[3]} was not screened")
+            continue
+        value, expected = metric_value(row, PREDICTOR), screened[key]
+        if abs(value - expected) > tolerance * max(abs(expected), 1e-6):
+            problems.append(f"alpha={key[0]} tau={key[1]} batch_size={key[2]} seed {key[3]}: epoch 1 of the full run "
+                            f"gives {value:.4f}, the screen {expected:.4f}")
+    return problems
+
+
 def score(rows: Sequence[dict], column: str = "predicted") -> tuple[int, int]:
     """(predictions that held, predictions) of the rule in ``column``, over rows with an observation."""
     observed = [row for row in rows if row.get("observed")]
@@ -222,8 +246,11 @@ def main(argv: list[str] | None = None) -> int:
               f"{in_range} screened settings with a predictor in {PREDICTOR_RANGE} (evenly spaced ranks); "
               f"wrote {results / 'membership_predictions.csv'}")
     else:
-        rows = observe(read_table(results / "membership_predictions.csv"),
-                       read_table(results / "membership_outcomes.csv"))
+        outcomes = read_table(results / "membership_outcomes.csv")
+        for line in first_epoch_agreement(read_table(results / "membership_screen.csv"), outcomes,
+                                          read_table(results / "membership_outcomes_curves.csv")):
+            print(f"first epoch differs: {line}")
+        rows = observe(read_table(results / "membership_predictions.csv"), outcomes)
         write_table(results / "membership_predictions.csv", rows)
         for column, rule in (("predicted", f"below {CLAIM_THRESHOLD:g} (notebook 7's rule)"),
                              ("predicted_fitted", f"below {rows[0]['threshold_fitted']:g} (fitted)")):

@@ -76,3 +76,16 @@ def test_the_outcome_grid_trains_exactly_the_predicted_settings_and_needs_the_pr
                                          {"alpha": 3.0, "tau": 16.0, "batch_size": 32})
     assert list(grid.named_points(tmp_path)) == ["alpha=2.5 tau=8.0 batch_size=64", "alpha=3.0 tau=16.0 batch_size=32"]
     assert grid.fixed == PLATEAU_BUDGET and get_config(grid.base, **grid.fixed).patience == 3
+
+
+def test_a_full_runs_first_epoch_is_checked_against_the_screened_one():
+    from histlib.membership import first_epoch_agreement
+
+    screen = [{"alpha": 2.0, "tau": 4.0, "batch_size": 64, "seed": s, "predictor": v} for s, v in ((1, 0.8), (2, 1.2))]
+    outcomes = [{"alpha": 2.0, "tau": 4.0, "batch_size": 64, "seed": s, "fingerprint": f} for s, f in ((1, "a"), (2, "b"))]
+    curves = [{"fingerprint": "a", "epoch": 1, "train_other_membership": 0.8},
+              {"fingerprint": "a", "epoch": 2, "train_other_membership": 0.1},
+              {"fingerprint": "b", "epoch": 1, "train_other_membership": 1.5}]
+    assert first_epoch_agreement(screen, outcomes, curves) == [
+        "alpha=2.0 tau=4.0 batch_size=64 seed 2: epoch 1 of the full run gives 1.5000, the screen 1.2000"]
+    assert first_epoch_agreement(screen, outcomes, curves[:2]) == []
