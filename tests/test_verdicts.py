@@ -99,3 +99,20 @@ def test_the_committed_verdicts_follow_from_the_committed_runs():
         assert old["verdict"] == new["verdict"] and old["claim"] == new["claim"]
         for column in ("difference", "ci_low", "ci_high", "p", "p_holm", "p_equivalence_holm"):
             assert old[column] == pytest.approx(new[column], rel=1e-9, abs=1e-12), (old["claim"], column)
+
+
+def test_the_plateau_comparisons_are_declared_on_points_their_grids_will_have(tmp_path, monkeypatch):
+    """Declared before the plateau runs: each names a point its grid makes from any tuned HIST (one that
+    keeps lambda_s > 0, G from the hypergraph, soft memberships, alpha > 0 and the Mahalanobis distance)."""
+    from histlib.training.comparisons import PLATEAU_PRIMARY
+    from histlib.training.grids import Tuning
+
+    winners = ({"loss": "hist", "lr": 1e-3, "alpha": 2.0, "lambda_s": 0.5, "hgnn_propagation": "hypergraph"},
+               {"loss": "proxy_anchor", "lr": 2e-3}, {"loss": "multi_similarity", "lr": 3e-3})
+    monkeypatch.setattr(Tuning, "best_points", lambda self, results: winners)
+    assert len(PLATEAU_PRIMARY) == 16 and {c.regime for c in PLATEAU_PRIMARY} == set(MARGINS)
+    for c in PLATEAU_PRIMARY:
+        named = GRIDS[c.source].named_points(tmp_path)
+        assert c.a in named and c.b in named, c
+        assert len(GRIDS[c.source].seeds) >= verdicts.MIN_PAIRS
+    assert {c.family for c in PLATEAU_PRIMARY} == {"losses", "hypergraph", "distance"}
