@@ -12,8 +12,9 @@ The rule of the analysis (issue "Experiments that can answer their questions"): 
     >>> selected.describe()
     '2/4 runs (50 %) select their last allowed epoch (8); selected epochs: 3 x1, 5 x1, 8 x2'
 
-A run trained with early stopping (``patience``) that stopped before its most epochs did not select
-its last allowed epoch, whichever epoch it kept. ``python -m histlib.plateau`` prints the
+A run trained with early stopping (``patience``, with its ``epochs_run``) counts as at its last allowed
+epoch when it trained to the cap before its patience ran out (its kept epoch is within the last
+``patience``), whichever epoch it kept; one that stopped early does not. ``python -m histlib.plateau`` prints the
 distribution of every table under ``results/`` and writes ``results/selected_epochs.csv``.
 """
 
@@ -79,7 +80,12 @@ def selected_epochs(rows) -> SelectedEpochs:
             raise TableError(f"{getattr(row, 'source', 'a row')}, line {getattr(row, 'line', '?')}: selected epoch "
                              f"{selected} lies outside the {allowed} allowed epochs")
         counts[selected] += 1
-        at_last += selected == allowed
+        ran = row.get("epochs_run", row.get("epochs_trained"))
+        if row.get("patience") not in (None, "") and ran not in (None, ""):
+            # early stopping: at its last epoch when it trained to the cap before its patience ran out
+            at_last += int(ran) == allowed and selected > allowed - int(row["patience"])
+        else:
+            at_last += selected == allowed
         most = max(most, allowed)
     return SelectedEpochs(dict(counts), at_last, most)
 

@@ -124,6 +124,7 @@ def _result_columns(run: SweepRun, result: FitResult, commit: str) -> dict:
     row[f"val_{config.selection_metric}"] = selected.get(f"val_{config.selection_metric}")
     row.update({column: selected[column] for column in TRAIN_COLUMNS if column in selected})
     row.update(selected_epoch=result.selected_epoch + 1, epochs=config.epochs, epochs_run=len(result.history),
+               patience=config.patience,
                seconds=round(result.seconds, 1),
                fingerprint=run.fingerprint, commit=commit, machine=machine())
     return row
@@ -179,7 +180,7 @@ def _known_outcomes(results: Path) -> tuple[dict[str, dict], dict[str, list[dict
 def _is_outcome(column: str) -> bool:
     """Whether a table column describes a run's outcome (what ``_result_columns`` writes)."""
     return column.startswith(("test_", "val_", "train_")) or column in (
-        "selected_epoch", "epochs", "epochs_run", "seconds", "fingerprint", "commit", "machine")
+        "selected_epoch", "epochs", "epochs_run", "patience", "seconds", "fingerprint", "commit", "machine")
 
 
 def _score_columns(run: SweepRun) -> tuple[str, ...]:

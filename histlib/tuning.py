@@ -239,6 +239,8 @@ def _objective(tuning: Tuning, loss: str, budget: int, runs_root: Path, train: C
             except RunFolderError:
                 raise
             except ValueError as error:  # the run refused its settings before training (the data, the sampler)
+                if reported:  # it trained epochs first: not a setting the data cannot make, a failure to see
+                    raise
                 trial.set_user_attr("note", INFEASIBLE)
                 trial.set_user_attr("error", str(error))
                 raise _Infeasible(str(error)) from None
@@ -320,7 +322,7 @@ def trials_table(tuning: Tuning, url: str) -> tuple[list[dict], list[dict]]:
                          "note": note, "value": trial.value,
                          **{name: _cell(settings[name]) if name in settings else "" for name in params},
                          "epochs_trained": attrs.get("epochs_trained", len(trial.intermediate_values)),
-                         "epochs_allowed": allowed,
+                         "epochs_allowed": allowed, "patience": tuning.fixed.get("patience"),
                          "selected_epoch": attrs.get("selected_epoch"), "seconds": _seconds(trial),
                          "fingerprint": _fingerprint(tuning, loss, trial), "worker": attrs.get("worker"),
                          "error": attrs.get("error", ""),
@@ -465,7 +467,8 @@ def restore(tuning: Tuning, url: str, results: Path, report: Callable[[str], Non
     numbers, settings (as drawn), reported epochs, attributes and times, so the study continues where
     it stopped: the next trial's number, TPE's history and the budget are those of the lost storage.
     A lost trial (its worker died), and one that was running when the table was written, come back as
-    lost (``FAIL``, not counted by the budget), so every trial keeps its number. Returns the trials restored."""
+    lost (``FAIL``, not counted by the budget), and a number the table lacks (a trial closed over budget)
+    as such a trial, so every trial keeps its number. Returns the trials restored from the table."""
     from datetime import datetime, timedelta
 
     from .tables import read_table
@@ -483,7 +486,11 @@ def restore(tuning: Tuning, url: str, results: Path, report: Callable[[str], Non
         if study.get_trials(deepcopy=False):
             continue  # the storage has this study: nothing to restore
         space = tuning.space(loss)
-        for row in mine:
+        by_number = {row["trial"]: row for row in mine}
+        for number in sorted(by_number):
+            row = by_number[number]
+            while len(study.get_trials(deepcopy=False)) < number:  # closed over budget: left out of the table
+                study.add_trial(optuna.trial.create_trial(state=TrialState.FAIL, user_attrs={"note": OVER_BUDGET}))
             params, distributions = {}, {}
             for param in space:
                 value = row.get(param.name)
@@ -509,7 +516,7 @@ def restore(tuning: Tuning, url: str, results: Path, report: Callable[[str], Non
                 number=row["trial"], state=state,
                 value=row["value"] if state in (TrialState.COMPLETE, TrialState.PRUNED) else None,
                 values=None, datetime_start=started,
-                datetime_complete=started + timedelta(seconds=row["seconds"]) if started and row.get("seconds") else None,
+                datetime_complete=started + timedelta(seconds=row.get("seconds") or 0.0) if started else None,
                 params=params, distributions=distributions, user_attrs=attrs, system_attrs={},
                 intermediate_values=intermediate, trial_id=row["trial"]))
             restored += 1
@@ -615,7 +622,9 @@ def param_importances(rows: list[dict], loss: str, resamples: int = 40, seed: in
     of the parameter with the score (its direction; NaN for a choice that includes None). Largest
     first; :func:`importance_tiers` groups the parameters whose intervals overlap (no order among
     them). The trials are TPE's, concentrated where it found good scores: importances describe that
-    region.
+    region. An ``or_zero`` setting (``lambda_s`` of the plateau studies) enters as its switch
+    (``lambda_s_is_zero``): its value exists only in the trials where the switch is off, and fANOVA
+    takes only the settings every trial has.
     """
     import numpy as np
     from scipy.stats import spearmanr

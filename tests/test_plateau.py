@@ -48,3 +48,13 @@ def test_the_report_covers_every_table_with_selected_epochs_and_marks_a_fixed_bu
     assert report["tau.csv"]["at_last"] == 2 and report["tau.csv"]["plateaued"] is False
     assert report["tau.csv"]["selected_epochs"] == "6:1 8:2"
     assert report["notebook_own.csv"]["plateaued"] == "fixed budget"  # selection="last": nothing is selected
+
+
+def test_an_early_stopped_run_counts_at_its_last_epoch_when_it_reached_the_cap_still_improving():
+    rows = [{"selected_epoch": 23, "epochs": 24, "epochs_run": 24, "patience": 3},  # still within its patience
+            {"selected_epoch": 21, "epochs": 24, "epochs_run": 24, "patience": 3},  # patience ran out at the cap
+            {"selected_epoch": 12, "epochs": 24, "epochs_run": 15, "patience": 3},  # stopped early
+            {"selected_epoch": 8, "epochs": 8, "epochs_run": 8, "patience": None}]  # no early stopping: kept the last
+    assert selected_epochs(rows).at_last == 2
+    trials = [{"state": "COMPLETE", "selected_epoch": 22, "epochs_allowed": 24, "epochs_trained": 24, "patience": 3}]
+    assert selected_epochs(trials).at_last == 1

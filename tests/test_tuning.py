@@ -630,3 +630,37 @@ def test_a_setting_the_data_cannot_train_is_an_infeasible_trial_not_a_dead_worke
     assert len(rows) == len(calls) == 4  # counted in the budget, as a diverged trial is
     assert (rows[1]["state"], rows[1]["note"]) == ("FAIL", tuning.INFEASIBLE) and "needs 64 classes" in rows[1]["error"]
     assert tuning.study_summary(rows)[0]["infeasible"] == 1
+
+
+def test_restore_keeps_the_numbers_of_trials_the_table_leaves_out_and_finishes_unfinished_ones(tmp_path):
+    from histlib.tables import read_table, write_table
+
+    study = _wide_ci_study(trials=4)
+    url = sqlite(tmp_path / "a")
+    (tmp_path / "a").mkdir()
+    tuning.run_worker(study, url, tmp_path / "runs", train=fake_train(lambda c: [0.1 / c.tau]), report=lambda _: None)
+    tuning.export(study, url, tmp_path / "results")
+    rows = read_table(tmp_path / "results" / "ci.csv")
+    # trial 1 closed over budget (not in the table); trial 3 running, with no seconds yet, when it was written
+    rows = [r for r in rows if r["trial"] != 1]
+    rows[-1] = {**rows[-1], "state": "RUNNING", "seconds": None, "value": None}
+    write_table(tmp_path / "results" / "ci.csv", rows)
+    restored = sqlite(tmp_path / "b")
+    (tmp_path / "b").mkdir()
+    assert tuning.restore(study, restored, tmp_path / "results", report=lambda _: None) == 3
+    back = {r["trial"]: r for r in tuning.trials_table(study, restored)[0]}
+    assert sorted(back) == [0, 2, 3] and back[2]["tau"] == rows[1]["tau"]  # numbers kept; over budget not listed
+    assert (back[3]["state"], back[3]["note"]) == ("FAIL", tuning.LOST)
+
+
+@pytest.mark.parametrize("winner", [{"lambda_s": 0.0}, {"hgnn_propagation": "identity"}])
+def test_the_hypergraph_is_not_ablated_at_a_tuned_hist_that_does_without_it(tmp_path, monkeypatch, winner):
+    from histlib.training.grids import Tuning
+
+    winners = ({"loss": "hist", "lr": 1e-3, "lambda_s": 0.5, "hgnn_propagation": "hypergraph", **winner},
+               {"loss": "proxy_anchor", "lr": 2e-3}, {"loss": "multi_similarity", "lr": 3e-3})
+    monkeypatch.setattr(Tuning, "best_points", lambda self, results: winners)
+    for name in ("plateau_ablation", "plateau_distance", "frozen_plateau_ablation", "frozen_plateau_distance"):
+        with pytest.raises(ValueError, match="its hypergraph does not reach the loss"):
+            GRIDS[name].points_for(tmp_path)
+    assert len(GRIDS["plateau_head_to_head"].points_for(tmp_path)) == 3  # the head-to-head compares it as it is

@@ -78,6 +78,8 @@ class Grid:
     variants: tuple[dict, ...] = ()  # of a derived grid: each applied to the first derived point (see Scaled)
     each_loss_at: tuple[dict, ...] = ()  # of a derived grid: its points are instead every derived point with
     # each of these settings (e.g. each loss's tuned point at each batch size)
+    needs_hypergraph: bool = False  # of a derived grid: its HIST point must train L_CE through the hypergraph
+    # (lambda_s > 0, G from H); an ablation of the hypergraph at a winner without one compares nothing
     derive_keys: tuple[str, ...] | None = None  # of a derived grid: only these settings of each tuned point (and
     # its loss) are taken; the rest stay the grid's recipe's (e.g. each loss's own learning rates on another stand-in)
     analysis: bool = True  # False: not notebook 7's analysis nor part of ``python -m histlib.sweep all`` (the CI's
@@ -99,6 +101,13 @@ class Grid:
         points = TUNINGS[self.derive_from].best_points(results)
         if self.derive_losses is not None:
             points = tuple(point for point in points if point["loss"] in self.derive_losses)
+        for point in points:
+            if self.needs_hypergraph and point["loss"] == "hist" and (
+                    point.get("lambda_s", 1.0) == 0 or point.get("hgnn_propagation", "hypergraph") != "hypergraph"):
+                raise ValueError(f"grid {self.name!r}: the tuned HIST of {self.derive_from!r} has lambda_s="
+                                 f"{point.get('lambda_s')} and hgnn_propagation={point.get('hgnn_propagation')!r}: its "
+                                 "hypergraph does not reach the loss, so ablating it compares runs that differ in "
+                                 "nothing; the study's answer is that the tuned optimum does without it (report that)")
         if self.derive_keys is not None:
             points = tuple({k: v for k, v in point.items() if k == "loss" or k in self.derive_keys} for point in points)
         if self.each_loss_at:
@@ -546,11 +555,12 @@ GRIDS: dict[str, Grid] = {grid.name: grid for grid in (
                fixed=dict(budget), derive_from=f"{prefix}_tuning", analysis=False),
           Grid(f"{prefix}_ablation", f"{regime}, trained to a plateau: the tuned HIST without L_CE, with G = I, with "
                "hard memberships and with alpha = 0, 10 seeds", base, seeds=PRIMARY_SEEDS, fixed=dict(budget),
-               derive_from=f"{prefix}_tuning", derive_losses=("hist",), variants=PLATEAU_ABLATIONS, analysis=False),
+               derive_from=f"{prefix}_tuning", derive_losses=("hist",), variants=PLATEAU_ABLATIONS, analysis=False,
+               needs_hypergraph=True),
           Grid(f"{prefix}_distance", f"{regime}, trained to a plateau: the tuned HIST's hyperedges built with the "
                "paper's Mahalanobis distance, cosine and Euclidean, 10 seeds", base, seeds=PRIMARY_SEEDS,
                fixed=dict(budget), derive_from=f"{prefix}_tuning", derive_losses=("hist",),
-               variants=DISTANCE_ABLATIONS, analysis=False),
+               variants=DISTANCE_ABLATIONS, analysis=False, needs_hypergraph=True),
       )),
     # The other stand-ins trained to a plateau, each loss at its own learning rates (those of its plateau-tuned
     # glyphs point; the first regime grids gave Proxy-Anchor HIST's): HIST, L_D alone, Proxy-Anchor, Multi-Similarity.
