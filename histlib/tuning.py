@@ -460,6 +460,24 @@ def rescored_winners(tuning: Tuning, results: Path) -> dict[str, dict]:
     return out
 
 
+def _drawn(space, row: dict) -> tuple[dict, dict]:
+    """A trials-table row's settings as the Optuna parameters and distributions its trial drew (the
+    inverse of :func:`trial_settings`): an ``or_zero`` setting as its switch, and its value only when
+    not 0; a setting the row lacks (a trial that failed before drawing it) left out."""
+    params, distributions = {}, {}
+    for param in space:
+        value = row.get(param.name)
+        if param.or_zero:
+            params[param.zero_flag] = value == 0
+            distributions[param.zero_flag] = optuna.distributions.CategoricalDistribution((False, True))
+            if value == 0:
+                continue
+        if value is None and not (param.choices and None in param.choices):
+            continue
+        params[param.name], distributions[param.name] = value, distribution(param)
+    return params, distributions
+
+
 def restore(tuning: Tuning, url: str, results: Path, report: Callable[[str], None] = print) -> int:
     """Rebuild each loss's study in the storage at ``url`` from the committed ``results/<name>.csv`` and
     ``<name>_curves.csv`` when the storage holds none of its trials (a fresh checkout: run folders and
@@ -491,17 +509,7 @@ def restore(tuning: Tuning, url: str, results: Path, report: Callable[[str], Non
             row = by_number[number]
             while len(study.get_trials(deepcopy=False)) < number:  # closed over budget: left out of the table
                 study.add_trial(optuna.trial.create_trial(state=TrialState.FAIL, user_attrs={"note": OVER_BUDGET}))
-            params, distributions = {}, {}
-            for param in space:
-                value = row.get(param.name)
-                if param.or_zero:
-                    params[param.zero_flag] = value == 0
-                    distributions[param.zero_flag] = optuna.distributions.CategoricalDistribution((False, True))
-                    if value == 0:
-                        continue
-                if value is None and not (param.choices and None in param.choices):
-                    continue  # a trial that failed before drawing this setting
-                params[param.name], distributions[param.name] = value, distribution(param)
+            params, distributions = _drawn(space, row)
             state, note = TrialState[row["state"]], row.get("note")
             if state in (TrialState.RUNNING, TrialState.WAITING):
                 state, note = TrialState.FAIL, LOST
@@ -543,14 +551,7 @@ def study_from_table(rows: list[dict], loss: str, tuning: Tuning | None = None) 
     with _quiet_optuna():
         study = optuna.create_study(direction="maximize", study_name=f"{done[0]['study']}-{loss}")
         for row in done:
-            params, space = {}, {}
-            for param in params_of:
-                if param.or_zero:
-                    params[param.zero_flag] = row[param.name] == 0
-                    space[param.zero_flag] = optuna.distributions.CategoricalDistribution((False, True))
-                    if row[param.name] == 0:
-                        continue
-                params[param.name], space[param.name] = row[param.name], distribution(param)
+            params, space = _drawn(params_of, row)
             study.add_trial(optuna.trial.create_trial(params=params, distributions=space, value=float(row["value"])))
     return study
 
